@@ -1,0 +1,1 @@
+"""MLLM backends, prompt templates, output parsing, LISA and grounding. Never imports ComfyUI."""

@@ -1,0 +1,44 @@
+"""Model folders GenAssist reads, registered at import without clobbering extra_model_paths.yaml."""
+
+import os
+
+import folder_paths
+
+_WEIGHT_FILES = {".safetensors", ".pth", ".pt", ".bin"}
+
+# folder name -> file extensions listed by get_filename_list (empty: every file).
+# LLM holds model *directories* (Hugging Face layout); it is listed with list_model_dirs().
+MODEL_FOLDERS = {
+    "LLM": set(),
+    "sams": _WEIGHT_FILES,
+    "diffrir": _WEIGHT_FILES,
+}
+
+
+def register_model_folders() -> None:
+    for name, extensions in MODEL_FOLDERS.items():
+        default = os.path.join(folder_paths.models_dir, name)
+        if name in folder_paths.folder_names_and_paths:
+            paths, known = folder_paths.folder_names_and_paths[name]
+            paths = list(paths) + ([default] if default not in paths else [])
+            extensions = set(known) | set(extensions) if known else set(extensions)
+        else:
+            paths = [default]
+        folder_paths.folder_names_and_paths[name] = (paths, set(extensions))
+
+
+def list_model_dirs(folder: str) -> list[str]:
+    """Sub-directories (one model each) of every path registered for ``folder``, sorted, unique."""
+    found = set()
+    for base in folder_paths.get_folder_paths(folder):
+        if os.path.isdir(base):
+            found.update(e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith("."))
+    return sorted(found)
+
+
+def find_model_dir(folder: str, name: str) -> str | None:
+    for base in folder_paths.get_folder_paths(folder):
+        candidate = os.path.join(base, name)
+        if os.path.isdir(candidate):
+            return candidate
+    return None

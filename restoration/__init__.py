@@ -1,0 +1,1 @@
+"""Restoration networks and weight-free seam correction. Never imports ComfyUI."""

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the whole suite (unit, host, e2e, browser) with the host's python; extra args go to pytest.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/.host/host.env"
+export COMFYUI_DIR COMFYUI_PYTHON
+cd "$ROOT"
+start=$(date +%s)
+"$COMFYUI_PYTHON" -m pytest -c tests/pytest.ini --rootdir tests tests "$@"
+echo "[genassist-test] suite wall time: $(( $(date +%s) - start ))s"

@@ -1,0 +1,1 @@
+"""Test harness: locate the ComfyUI host, run its server, convert workflows."""

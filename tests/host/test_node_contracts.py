@@ -1,0 +1,57 @@
+"""Every GenAssist node, as the real ComfyUI registry sees it, meets the pack's conventions."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+PACK = Path(__file__).resolve().parents[2]
+ID_PATTERN = re.compile(r"^GenAssist_[A-Z][A-Za-z0-9]+$")
+
+
+def _ours(comfy_host) -> dict:
+    return {k: v for k, v in comfy_host.NODE_CLASS_MAPPINGS.items() if k.startswith("GenAssist_")}
+
+
+def test_pack_loaded_with_nodes(comfy_host):
+    ours = _ours(comfy_host)
+    assert ours, "no GenAssist node registered"
+    for node_id, cls in ours.items():
+        assert cls.RELATIVE_PYTHON_MODULE.startswith("custom_nodes."), node_id
+        assert node_id in comfy_host.NODE_DISPLAY_NAME_MAPPINGS, f"{node_id} has no display name"
+
+
+def test_node_conventions(comfy_host):
+    problems = []
+    for node_id, cls in sorted(_ours(comfy_host).items()):
+        if not ID_PATTERN.match(node_id):
+            problems.append(f"{node_id}: id must be GenAssist_<Verb><Thing>")
+        if not getattr(cls, "CATEGORY", "").startswith("GenAssist/"):
+            problems.append(f"{node_id}: CATEGORY must start with GenAssist/")
+        if not getattr(cls, "DESCRIPTION", "").strip():
+            problems.append(f"{node_id}: no DESCRIPTION")
+        if not (PACK / "web" / "docs" / f"{node_id}.md").is_file():
+            problems.append(f"{node_id}: no help page web/docs/{node_id}.md")
+        for section, inputs in cls.INPUT_TYPES().items():
+            if section == "hidden":
+                continue
+            for name, spec in inputs.items():
+                opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                if not opts.get("tooltip"):
+                    problems.append(f"{node_id}: input {name!r} has no tooltip")
+        tooltips = getattr(cls, "OUTPUT_TOOLTIPS", ())
+        if len(tooltips) != len(cls.RETURN_TYPES) or not all(tooltips):
+            problems.append(f"{node_id}: every output needs a tooltip (OUTPUT_TOOLTIPS)")
+        if not callable(getattr(cls, cls.FUNCTION, None)):
+            problems.append(f"{node_id}: FUNCTION {cls.FUNCTION!r} is not a method")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("folder", ["LLM", "sams", "diffrir"])
+def test_model_folders_registered_and_extra_paths_kept(comfy_host, models_dir, folder):
+    import folder_paths
+
+    paths = folder_paths.get_folder_paths(folder)
+    assert str(models_dir / folder) in paths, "path from extra_model_paths.yaml was clobbered"
+    assert any(p.endswith(f"models{Path('/').as_posix()}{folder}") or p.endswith(f"models/{folder}")
+               for p in paths), "default models/<folder> path missing"
