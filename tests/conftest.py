@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests never reach a model hub: every model is a tiny one written by tests/tiny_models.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 TESTS_DIR = Path(__file__).resolve().parent
 PACK_DIR = TESTS_DIR.parent
 # The pack's libraries (mllm, restoration) import as top-level packages in tests. Appended, not

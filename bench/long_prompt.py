@@ -1,0 +1,169 @@
+"""Encode time of GenAssist_LongPromptEncode vs core CLIPTextEncode at 75/150/300 tokens (same run).
+
+Uses the real ComfyUI host and the full-size CLIP-L of the tiny SD1.5 test checkpoint (random weights:
+the timing is that of a real CLIP-L). Also reports what subject carry costs (tokens, windows).
+
+    .host/venv/bin/python bench/long_prompt.py [--repeats 7] [--gpu]
+"""
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PACK = Path(__file__).resolve().parents[1]
+sys.path.append(str(PACK / "tests"))
+
+from harness import host  # noqa: E402
+
+log = logging.getLogger("bench.long_prompt")
+MODEL_FOLDERS = ("checkpoints", "vae", "clip", "text_encoders", "diffusion_models", "loras", "LLM", "sams", "diffrir")
+SENTENCES = [
+    "A lone lighthouse keeper in a yellow raincoat stands on the rocky shore of a northern island.",
+    "Behind him the whitewashed tower rises against a bruised purple sky, its lamp just lit.",
+    "Waves crash over black basalt, throwing white spray that catches the last orange light.",
+    "A small wooden boat is pulled up on the pebbles, its red paint faded and peeling.",
+    "Seabirds wheel above the cliffs, and far out at sea a cargo ship crosses the horizon.",
+    "The keeper holds a brass lantern in his left hand and a coil of rope over his shoulder.",
+    "His grey beard is wet with rain, and his eyes are fixed on the darkening water.",
+    "Tufts of pale grass bend in the wind along the path that climbs to the tower door.",
+    "The scene is painted in a loose impressionist style with thick visible brushstrokes.",
+    "Cinematic composition, dramatic lighting, high detail, muted palette with warm accents.",
+    "In the foreground, wet stones glisten and a tide pool reflects the glowing lamp.",
+    "A weathered wooden sign near the path reads North Point in faded white letters.",
+    "Mist drifts low over the water, softening the outline of a second island far away.",
+    "The air feels cold and heavy, and the first stars are beginning to show overhead.",
+    "Rain streaks the lantern glass and the light trembles in the wind off the sea.",
+    "Far below, the harbour lights of a small village flicker on one by one.",
+]
+
+
+def start_host(gpu: bool):
+    comfy = str(host.comfy_dir())
+    sys.path.insert(0, comfy)
+    import comfy.options
+
+    comfy.options.args_parsing = False
+    from comfy.cli_args import args
+
+    args.cpu = not gpu
+    args.disable_all_custom_nodes = True
+    args.whitelist_custom_nodes = [host.PACK_NAME]
+    import folder_paths
+    import utils.extra_config
+
+    from harness.server import write_paths_yaml
+
+    models = host.HOST_DIR / "test_models"
+    for sub in MODEL_FOLDERS:
+        (models / sub).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench_long_prompt_"))
+    yaml = write_paths_yaml(work / "paths.yaml", models, {name: name for name in MODEL_FOLDERS})
+    utils.extra_config.load_extra_path_config(str(yaml))
+    folder_paths.set_output_directory(str(work))
+    import nodes
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    from tiny_models import TinyModels
+
+    return nodes, TinyModels(models)
+
+
+def prompt_of(clip, tokens: int) -> str:
+    """Whole sentences (cycled) until the prompt has at least ``tokens`` content tokens, then cut to it."""
+    words, text = [], ""
+    for i in range(1000):
+        words.extend(SENTENCES[i % len(SENTENCES)].split())
+        text = " ".join(words)
+        if count(clip, text) >= tokens:
+            break
+    while count(clip, text) > tokens:
+        words.pop()
+        text = " ".join(words)
+    return text
+
+
+def count(clip, text: str) -> int:
+    return sum(1 for row in clip.tokenize(text, return_word_ids=True)["l"] for *_, word in row if word != 0)
+
+
+def interleaved_medians(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, timed round-robin so that load from other processes on a shared
+    machine hits every contender alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--gpu", action="store_true", help="run the encoder on the GPU (default: CPU)")
+    opts = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+
+    nodes, tiny = start_host(opts.gpu)
+    _, clip, _ = nodes.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15())
+    core = nodes.NODE_CLASS_MAPPINGS["CLIPTextEncode"]()
+    ours = nodes.NODE_CLASS_MAPPINGS["GenAssist_LongPromptEncode"]()
+    device = clip.patcher.load_device
+
+    log.info("device: %s · repeats: %d · median seconds per encode · ratio = ours / core CLIPTextEncode",
+             device, opts.repeats)
+    log.info("%-7s %-9s %9s %9s %6s %-7s %s", "tokens", "strategy", "core s", "ours s", "ratio", "seq len",
+             "max_chunks=4")
+    strategies = ("sentence", "llmga", "native")
+    for tokens in (75, 150, 300):
+        text = prompt_of(clip, tokens)
+        results = {}
+
+        def ours_fn(s, t=text, out=results):
+            return lambda: out.__setitem__(s, ours.encode(clip, t, s, 4, "auto"))
+
+        fns = {"core": lambda t=text: core.encode(clip, t), **{s: ours_fn(s) for s in strategies}}
+        medians = interleaved_medians(fns, opts.repeats)
+        for strategy in strategies:
+            (cond, _), = results[strategy][0]
+            dropped = next(line for line in results[strategy][1].splitlines() if line.startswith("dropped"))
+            log.info("%-7d %-9s %9.4f %9.4f %6.2f %-7s %s", count(clip, text), strategy, medians["core"],
+                     medians[strategy], medians[strategy] / medians["core"], cond.shape[1], dropped)
+
+    # tokenization and window planning alone, without the encoder forward
+    module = sys.modules[type(ours).__module__]
+    text = prompt_of(clip, 300)
+
+    def plan_sentences():
+        counter = module.TokenCounter(clip, "l", False)
+        plan = module.pw.pack_sentences(text, counter, 75, 10**6)
+        for window in plan.windows:
+            module.content_tokens(clip, window.text(text), False)
+
+    plan = interleaved_medians({"core": lambda: clip.tokenize(text),
+                                "llmga": lambda: module.content_tokens(clip, text, False),
+                                "sentence": plan_sentences}, opts.repeats * 4)
+    log.info("tokenize/plan only, 300 tokens: core %.2f ms · llmga %.2f ms · sentence %.2f ms",
+             *(plan[k] * 1e3 for k in ("core", "llmga", "sentence")))
+
+    log.info("subject carry (sentence strategy), mechanics only:")
+    for tokens in (150, 300):
+        text = prompt_of(clip, tokens)
+        plain = ours.encode(clip, text, "sentence", 8, "auto")
+        carried = ours.encode(clip, text, "sentence", 8, "auto", carry_subject=True)
+        windows = (plain[0][0][0].shape[1] // 77, carried[0][0][0].shape[1] // 77)
+        subject_line = next((line for line in carried[1].splitlines() if line.startswith("subject")), "none")
+        log.info("  %d tokens: windows %d -> %d with carry; %s", count(clip, text), *windows, subject_line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Restoration nodes: DiffRIR reference-based restorer and the weight-free seam harmonizer."""
+
+import logging
+from dataclasses import dataclass
+
+import folder_paths
+import torch
+
+from ..restoration.diffrir import DiffRIRS2
+from ..restoration.diffrir_checkpoint import load_diffrir
+from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
+from ..restoration.restore import count_tiles, resize_to, restore_image
+from ._memory import load_for_inference, preferred_dtype, wrap_model
+from ._progress import check_interrupt, progress_bar
+from ._tensors import as_rgb, mask_for
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "GenAssist/restoration"
+WEIGHTS_HELP = ("Put DiffRIR S2 weights (basicsr .pth with params_ema, or .safetensors) in ComfyUI/models/diffrir/ "
+                "(from the Google Drive folder linked in the Zj-BinXia/DiffRIR README: "
+                "https://drive.google.com/drive/folders/18FWpDCE9z3vS9hEvezxROzTz5hwozRiz), then refresh.")
+
+
+@dataclass
+class Restorer:
+    """What flows along a GENASSIST_RESTORER link: the wrapped network and where it came from."""
+
+    patcher: object
+    name: str
+
+    @property
+    def model(self) -> DiffRIRS2:
+        return self.patcher.model
+
+
+def _to_nchw(image: torch.Tensor) -> torch.Tensor:
+    return as_rgb(image).permute(0, 3, 1, 2).contiguous()
+
+
+def _same_batch(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Broadcast batch-1 inputs to the largest batch; any other mismatch is an error."""
+    batch = max(t.shape[0] for t in tensors)
+    out = []
+    for t in tensors:
+        if t.shape[0] not in (1, batch):
+            raise ValueError(f"batch sizes {[x.shape[0] for x in tensors]} do not match; give one item or "
+                             f"{batch} for each input")
+        out.append(t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 else t)
+    return out
+
+
+class GenAssist_LoadDiffRIR:
+    DESCRIPTION = ("Load a DiffRIR restorer (LLMGA's reference-based restoration network, x1/x2/x4 read from "
+                   "the file) from models/diffrir. It fixes colour shift and seams of inpainted/outpainted "
+                   "regions using the original image as reference.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("GENASSIST_RESTORER",)
+    RETURN_NAMES = ("restorer",)
+    OUTPUT_TOOLTIPS = ("The DiffRIR network, managed by ComfyUI's memory manager; connect to GenAssist Restore.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model_name": (folder_paths.get_filename_list("diffrir"), {
+                "tooltip": "DiffRIR S2 weights in models/diffrir (.pth basicsr checkpoint or .safetensors). "
+                           "The scale (x1, x2, x4) is read from the weights."}),
+            "dtype": (["auto", "fp32", "fp16", "bf16"], {
+                "default": "auto", "tooltip": "Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."}),
+        }}
+
+    def load(self, model_name, dtype="auto"):
+        import comfy.model_management as mm
+
+        path = folder_paths.get_full_path("diffrir", model_name) if model_name else None
+        if not path:
+            raise FileNotFoundError(f"DiffRIR weights {model_name!r} not found in models/diffrir. {WEIGHTS_HELP}")
+        model = load_diffrir(path).to(preferred_dtype(mm.get_torch_device(), dtype))
+        return (Restorer(wrap_model(model, role="model"), model_name),)
+
+
+class GenAssist_Restore:
+    DESCRIPTION = ("Restore the generated region of an inpainted/outpainted image with DiffRIR, using the "
+                   "original as reference: colour shift, brightness and seams are corrected, and pixels "
+                   "outside the mask are copied from the reference unchanged. Runs in overlapping tiles.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("Restored image at the reference's size: network output inside the mask, the reference "
+                       "outside it.",)
+    FUNCTION = "restore"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "restorer": ("GENASSIST_RESTORER", {"tooltip": "From GenAssist Load DiffRIR."}),
+                "image": ("IMAGE", {"tooltip": "The generated image (VAE decode of the inpaint/outpaint). For "
+                                               "an x2/x4 restorer, the low-resolution image; it is resized "
+                                               "to reference/scale if needed."}),
+                "reference": ("IMAGE", {"tooltip": "The original image (for outpainting, the padded canvas). "
+                                                   "Only pixels outside the mask are used."}),
+                "mask": ("MASK", {"tooltip": "1 = generated region to restore, 0 = original pixels to keep. "
+                                             "Resized to the reference."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
+                                            "give the same output."}),
+                "tile_size": ("INT", {"default": 512, "min": 0, "max": 8192, "step": 32,
+                                      "tooltip": "Tile side in output pixels (0 = whole image at once). "
+                                                 "Smaller tiles use less memory."}),
+                "tile_overlap": ("INT", {"default": 64, "min": 0, "max": 1024, "step": 32,
+                                         "tooltip": "Overlap between tiles, blended smoothly to hide tile "
+                                                    "borders."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def restore(self, restorer, image, reference, mask, seed, tile_size=512, tile_overlap=64, unique_id=None):
+        if tile_size and (tile_size < 64 or tile_overlap >= tile_size):
+            raise ValueError(f"tile_size must be 0 or >= 64 and larger than tile_overlap "
+                             f"(got {tile_size}, {tile_overlap})")
+        image, reference = _same_batch(_to_nchw(image), _to_nchw(reference))
+        masks = mask_for(reference.permute(0, 2, 3, 1), mask).unsqueeze(1)
+        scale = restorer.model.scale
+        height, width = reference.shape[-2:]
+        lq_size = (-(-height // scale), -(-width // scale))
+        if tuple(image.shape[-2:]) != lq_size:
+            log.info("GenAssist Restore: resizing image %s to %s (reference / x%d)",
+                     tuple(image.shape[-2:]), lq_size, scale)
+            image = resize_to(image, *lq_size)
+        side = tile_size or max(height, width)
+        device = load_for_inference(restorer.patcher, activation_bytes=_activation_bytes(restorer.model, side))
+        log.debug("GenAssist Restore on %s", device)
+        total = sum(count_tiles(m[None], tile_size, tile_overlap) for m in masks)
+        bar = progress_bar(max(total, 1), unique_id)
+
+        def tile_done():
+            bar.update(1)
+            check_interrupt()
+
+        outputs = []
+        for index in range(image.shape[0]):
+            check_interrupt()
+            outputs.append(restore_image(restorer.patcher.model, image[index:index + 1],
+                                         reference[index:index + 1], masks[index:index + 1], seed,
+                                         tile_size, tile_overlap, on_tile=tile_done))
+        return (torch.cat(outputs).permute(0, 2, 3, 1).contiguous(),)
+
+
+def _activation_bytes(model: DiffRIRS2, side: int) -> int:
+    """Rough peak of one tile: the GDFN expansion of the 2*dim stages, which run at 1/4 of the output
+    side at every scale, times a few live copies. Only used to ask ComfyUI for room on the device."""
+    config = model.config
+    net_side = side // 4
+    hidden = config.ffn_hidden[config.dim * 2]
+    element = next(model.parameters()).element_size()
+    return int(net_side**2 * hidden * 2 * 6 * element)
+
+
+class GenAssist_HarmonizeSeams:
+    DESCRIPTION = ("Weight-free seam fix for inpainting/outpainting: matches brightness, contrast, colour and "
+                   "detail of the generated region to the original pixels along the seam, then blends "
+                   "across the seam band by band. Original pixels are copied unchanged.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The image with the generated region harmonized; outside the mask it is the reference, "
+                       "bit for bit.",)
+    FUNCTION = "harmonize"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The generated image (resized to the reference if needed)."}),
+                "reference": ("IMAGE", {"tooltip": "The original image. Only pixels outside the mask are read."}),
+                "mask": ("MASK", {"tooltip": "1 = generated region, 0 = original pixels. Resized to the "
+                                             "reference."}),
+            },
+            "optional": {
+                "seam_width": ("INT", {"default": 0, "min": 0, "max": 256, "step": 1,
+                                       "tooltip": "Width in pixels of the band the blend spreads over "
+                                                  "(0 = automatic, 1/64 of the short side, 8 to 32)."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def harmonize(self, image, reference, mask, seam_width=0, unique_id=None):
+        image, reference = _same_batch(_to_nchw(image), _to_nchw(reference))
+        masks = mask_for(reference.permute(0, 2, 3, 1), mask).unsqueeze(1)
+        image = resize_to(image, *reference.shape[-2:])
+        bar = progress_bar(image.shape[0], unique_id)
+
+        def item_done():
+            bar.update(1)
+            check_interrupt()
+
+        check_interrupt()
+        out = harmonize_seams(image, reference, masks, HarmonizeSettings(seam_width=seam_width),
+                              on_item=item_done)
+        return (out.permute(0, 2, 3, 1).contiguous(),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "GenAssist_LoadDiffRIR": GenAssist_LoadDiffRIR,
+    "GenAssist_Restore": GenAssist_Restore,
+    "GenAssist_HarmonizeSeams": GenAssist_HarmonizeSeams,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "GenAssist_LoadDiffRIR": "GenAssist Load DiffRIR",
+    "GenAssist_Restore": "GenAssist Restore (DiffRIR)",
+    "GenAssist_HarmonizeSeams": "GenAssist Harmonize Seams",
+}

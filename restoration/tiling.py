@@ -1,0 +1,56 @@
+"""Overlapping tiles and feathered blending, so memory depends on the tile size, not the image size."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Tile:
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+
+def _spans(length: int, tile: int, overlap: int, align: int) -> list[tuple[int, int]]:
+    """(start, length) per tile along one axis: the fewest tiles of at most ``tile`` px (about: sizes are
+    rounded up to ``align``) overlapping by about ``overlap``, spread evenly so none is mostly overlap."""
+    if tile <= 0 or length <= tile:
+        return [(0, length)]
+    overlap = min(overlap, tile - align)
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = min(length, math.ceil((length + (count - 1) * overlap) / count / align) * align)
+    # starts aligned so LQ crops stay integral at every scale; the last tile runs to the edge
+    starts = [min(round(i * (length - size) / (count - 1) / align) * align, length - size) // align * align
+              for i in range(count)]
+    return [(start, length - start if i == count - 1 else size) for i, start in enumerate(starts)]
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 32) -> list[Tile]:
+    """Tiles of about ``tile`` px covering the image, starts aligned to ``align``; tile <= 0: one tile."""
+    return [Tile(top, left, tile_h, tile_w)
+            for top, tile_h in _spans(height, tile, overlap, align)
+            for left, tile_w in _spans(width, tile, overlap, align)]
+
+
+def feather_weight(tile: Tile, height: int, width: int, overlap: int) -> torch.Tensor:
+    """[h, w] weights ramping up over ``overlap`` px on edges shared with other tiles (1 on image borders)."""
+
+    def ramp(length: int, start: int, full: int) -> torch.Tensor:
+        weight = torch.ones(length)
+        if overlap <= 0:
+            return weight
+        ramp_up = torch.linspace(0.0, 1.0, overlap + 2)[1:-1]  # never exactly 0: every pixel is covered
+        n = min(overlap, length)
+        if start > 0:
+            weight[:n] = torch.minimum(weight[:n], ramp_up[:n])
+        if start + length < full:
+            weight[-n:] = torch.minimum(weight[-n:], ramp_up[:n].flip(0))
+        return weight
+
+    return ramp(tile.height, tile.top, height)[:, None] * ramp(tile.width, tile.left, width)[None, :]

@@ -1,0 +1,111 @@
+"""Restoration nodes through the real ComfyUI registry: loading, restoring, harmonizing, errors."""
+
+import pytest
+import torch
+
+NODE_IDS = ("GenAssist_LoadDiffRIR", "GenAssist_Restore", "GenAssist_HarmonizeSeams")
+
+
+def _node(comfy_host, node_id):
+    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
+
+
+def _images(batch=1, height=64, width=96, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    reference = torch.rand(batch, height, width, 3, generator=gen)
+    image = torch.rand(batch, height, width, 3, generator=gen)
+    mask = torch.zeros(batch, height, width)
+    mask[:, 10:50, 40:90] = 1
+    return image, reference, mask
+
+
+@pytest.fixture(scope="module")
+def restorer_x1(comfy_host, tiny):
+    name = tiny.diffrir(scale=1)
+    (restorer,) = _node(comfy_host, "GenAssist_LoadDiffRIR").load(name, "auto")
+    return restorer
+
+
+def test_nodes_registered_with_their_types(comfy_host):
+    mapping = comfy_host.NODE_CLASS_MAPPINGS
+    assert all(node_id in mapping for node_id in NODE_IDS)
+    assert mapping["GenAssist_LoadDiffRIR"].RETURN_TYPES == ("GENASSIST_RESTORER",)
+    assert mapping["GenAssist_Restore"].INPUT_TYPES()["required"]["restorer"][0] == "GENASSIST_RESTORER"
+    assert mapping["GenAssist_Restore"].RETURN_TYPES == ("IMAGE",)
+    assert mapping["GenAssist_HarmonizeSeams"].RETURN_TYPES == ("IMAGE",)
+    assert comfy_host.NODE_DISPLAY_NAME_MAPPINGS["GenAssist_HarmonizeSeams"] == "GenAssist Harmonize Seams"
+
+
+def test_loader_lists_files_in_models_diffrir(comfy_host, tiny):
+    names = {tiny.diffrir(scale=1), tiny.diffrir(scale=2, fmt="safetensors")}
+    listed = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_LoadDiffRIR"].INPUT_TYPES()["required"]["model_name"][0]
+    assert names <= set(listed)
+
+
+def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
+    import comfy.model_management as mm
+
+    image, reference, mask = _images(batch=2)
+    node = _node(comfy_host, "GenAssist_Restore")
+    (out,) = node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    assert out.shape == reference.shape and out.device.type == "cpu"
+    keep = (mask == 0)[..., None].expand_as(reference)
+    assert torch.equal(out[keep], reference[keep])
+    assert any(loaded.model is restorer_x1.patcher for loaded in mm.current_loaded_models)
+    (again,) = node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    assert torch.equal(out, again)
+
+
+def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
+    (restorer,) = _node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
+    assert restorer.model.scale == 2
+    _, reference, mask = _images()
+    low = torch.rand(1, 32, 48, 3)
+    (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer, low, reference, mask[0], seed=0,
+                                                           tile_size=0, tile_overlap=0)
+    assert out.shape == (1, 64, 96, 3)
+    assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])
+
+
+def test_missing_weights_error_says_where_to_put_them(comfy_host):
+    with pytest.raises(FileNotFoundError, match="models/diffrir"):
+        _node(comfy_host, "GenAssist_LoadDiffRIR").load("nope.pth", "auto")
+
+
+def test_restore_rejects_mismatched_batches_and_bad_tiles(comfy_host, restorer_x1):
+    image, reference, mask = _images(batch=2)
+    node = _node(comfy_host, "GenAssist_Restore")
+    with pytest.raises(ValueError, match="batch sizes"):
+        node.restore(restorer_x1, image, torch.cat([reference, reference[:1]]), mask, 0, 0, 0)
+    with pytest.raises(ValueError, match="tile_size"):
+        node.restore(restorer_x1, image, reference, mask, 0, 64, 64)
+
+
+def test_restore_honours_interrupt(comfy_host, restorer_x1):
+    import comfy.model_management as mm
+
+    image, reference, mask = _images()
+    mm.interrupt_current_processing(True)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, 0, 64, 32)
+    finally:
+        mm.interrupt_current_processing(False)
+
+
+def test_harmonize_node_batches_and_resizes(comfy_host):
+    _, reference, mask = _images(batch=2)
+    image = (reference * 1.07 + 0.04).clamp(0, 1)[:, ::2, ::2]  # generated at half size
+    (out,) = _node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(image, reference[:1], mask[:1])
+    assert out.shape == (2, 64, 96, 3)
+    keep = (mask[0] == 0)
+    assert torch.equal(out[0][keep], reference[0][keep]) and torch.equal(out[1][keep], reference[0][keep])
+
+
+def test_harmonize_accepts_rgba_and_grayscale(comfy_host):
+    _, reference, mask = _images()
+    rgba = torch.cat([reference, torch.ones(1, 64, 96, 1)], -1)
+    gray = reference.mean(-1, keepdim=True)
+    (out,) = _node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(gray, rgba, mask, seam_width=8)
+    assert out.shape == (1, 64, 96, 3)
+    assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])
