@@ -1,7 +1,7 @@
 """Encode time of GenAssist_LongPromptEncode vs core CLIPTextEncode at 75/150/300 tokens (same run).
 
 Uses the real ComfyUI host and the full-size CLIP-L of the tiny SD1.5 test checkpoint (random weights:
-the timing is that of a real CLIP-L). Also reports what subject carry costs (tokens, windows).
+the timing is that of a real CLIP-L).
 
     .host/venv/bin/python bench/long_prompt.py [--repeats 7] [--gpu]
 """
@@ -154,15 +154,6 @@ def main() -> None:
                                 "sentence": plan_sentences}, opts.repeats * 4)
     log.info("tokenize/plan only, 300 tokens: core %.2f ms · llmga %.2f ms · sentence %.2f ms",
              *(plan[k] * 1e3 for k in ("core", "llmga", "sentence")))
-
-    log.info("subject carry (sentence strategy), mechanics only:")
-    for tokens in (150, 300):
-        text = prompt_of(clip, tokens)
-        plain = ours.encode(clip, text, "sentence", 8, "auto")
-        carried = ours.encode(clip, text, "sentence", 8, "auto", carry_subject=True)
-        windows = (plain[0][0][0].shape[1] // 77, carried[0][0][0].shape[1] // 77)
-        subject_line = next((line for line in carried[1].splitlines() if line.startswith("subject")), "none")
-        log.info("  %d tokens: windows %d -> %d with carry; %s", count(clip, text), *windows, subject_line)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,6 @@ class Window:
     end: int
     tokens: int = 0
     cut_at: str = SENTENCE  # finest boundary used to end or start this window
-    prefix: str = ""  # text repeated in front of this window (subject carry)
 
     def text(self, prompt: str) -> str:
         return prompt[self.start:self.end]
@@ -86,41 +85,30 @@ class Window:
 class SentencePlan:
     windows: list[Window]
     dropped: list[Window] = field(default_factory=list)
-    subject: str = ""
 
 
-def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int, max_windows: int,
-                   subject: str = "") -> SentencePlan:
+def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int, max_windows: int) -> SentencePlan:
     """Pack ``text`` into windows of at most ``capacity`` tokens, cutting only at boundaries.
 
     A sentence that fits in a window is never split: it goes whole into the current window, or starts
     the next one. Only a sentence longer than a window is split, at clauses, then words (its pieces
     flow on from the current window). A single word longer than a window stays as one piece; the caller
-    must hard-split it. With ``subject``, every window after the first starts with that phrase, which
-    costs its tokens in those windows. Windows beyond ``max_windows`` are returned as ``dropped``."""
+    must hard-split it. Windows beyond ``max_windows`` are returned as ``dropped``."""
     if capacity < 1:
         raise ValueError(f"window capacity must be at least 1 token, got {capacity}")
-    prefix = f"{subject.strip()}, " if subject.strip() else ""
-    prefix_tokens = count_tokens(prefix) if prefix else 0
-    if prefix_tokens >= capacity:
-        prefix, prefix_tokens = "", 0
     windows: list[Window] = []
 
-    def room(window: Window) -> int:
-        return capacity - window.tokens - (prefix_tokens if window.prefix else 0)
-
     def new_window(start: int, cut_at: str) -> Window:
-        window = Window(start, start, 0, cut_at, prefix if windows else "")
+        window = Window(start, start, 0, cut_at)
         windows.append(window)
         return window
 
     def place(start: int, piece: str, level_index: int) -> None:
         tokens = count_tokens(piece)
         current = windows[-1] if windows else new_window(start, SENTENCE)
-        fresh_room = capacity - (prefix_tokens if prefix else 0)
-        if tokens <= room(current) or (current.tokens == 0 and level_index == len(LEVELS) - 1):
+        if tokens <= capacity - current.tokens or (current.tokens == 0 and level_index == len(LEVELS) - 1):
             current.end, current.tokens = start + len(piece), current.tokens + tokens
-        elif tokens <= fresh_room:
+        elif tokens <= capacity:
             window = new_window(start, LEVELS[level_index])
             window.end, window.tokens = start + len(piece), tokens
         elif level_index + 1 < len(LEVELS):
@@ -139,28 +127,7 @@ def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int,
     if not windows:
         windows.append(Window(0, len(text), 0))
     windows[-1].end = len(text)  # trailing whitespace belongs to the last window
-    return SentencePlan(windows[:max_windows], windows[max_windows:], prefix[:-2] if prefix else "")
-
-
-# Words after which an English caption's subject noun phrase usually ends ("a keeper | in a coat").
-_PHRASE_ENDERS = frozenset(
-    "in on at with near under over beside behind by from into wearing holding standing sitting walking "
-    "stands sits walks is are was were who that which while and".split())
-
-
-def main_subject(text: str, count_tokens: Callable[[str], int], max_tokens: int = 16) -> str:
-    """The prompt's main subject phrase (a heuristic for English captions): the first clause of the first
-    sentence, cut before the first preposition or verb that follows the noun phrase."""
-    sentences = split_text(text, SENTENCE)
-    if not sentences:
-        return ""
-    words = split_text(sentences[0], CLAUSE)[0].strip().rstrip(".,;:!?。").split()
-    for index, word in enumerate(words[2:], start=2):
-        if word.lower() in _PHRASE_ENDERS:
-            words = words[:index]
-            break
-    phrase = " ".join(words)
-    return phrase if phrase and count_tokens(phrase) <= max_tokens else ""
+    return SentencePlan(windows[:max_windows], windows[max_windows:])
 
 
 @dataclass(frozen=True)

@@ -160,10 +160,6 @@ class LongPromptEncode:
                     "default": False,
                     "tooltip": "Parse (word:1.2) emphasis as ComfyUI does. Off: parentheses are literal "
                                "text, which is what LLM-written prompts mean. native always parses."}),
-                "carry_subject": ("BOOLEAN", {
-                    "default": False,
-                    "tooltip": "sentence only, experimental: repeat the first clause (the main subject) "
-                               "at the start of every later window. Costs tokens in those windows."}),
             },
             "optional": {
                 "width": ("INT", {**size, "tooltip": "SDXL size conditioning: image width (0 = not set)."}),
@@ -175,7 +171,7 @@ class LongPromptEncode:
             },
         }
 
-    def encode(self, clip, text, strategy, max_chunks, pooled_output, weighting=False, carry_subject=False,
+    def encode(self, clip, text, strategy, max_chunks, pooled_output, weighting=False,
                width=0, height=0, crop_w=0, crop_h=0, target_width=0, target_height=0):
         if clip is None:
             raise RuntimeError("GenAssist_LongPromptEncode: the clip input is None. If it comes from a "
@@ -199,8 +195,7 @@ class LongPromptEncode:
 
         if strategy == "llmga":
             return encode_llmga(clip, text, layouts, max_chunks, pooled_output, weighting, add_dict, notes)
-        return encode_sentences(clip, text, layouts, max_chunks, pooled_output, weighting, carry_subject,
-                                add_dict, notes)
+        return encode_sentences(clip, text, layouts, max_chunks, pooled_output, weighting, add_dict, notes)
 
 
 def size_conditioning(layouts, values, notes: list[str]) -> dict:
@@ -247,16 +242,15 @@ def encode_llmga(clip, text, layouts, max_chunks, pooled_choice, weighting, add_
     return encoded, "\n".join(lines + notes)
 
 
-def encode_sentences(clip, text, layouts, max_chunks, pooled_choice, weighting, carry_subject, add_dict, notes):
+def encode_sentences(clip, text, layouts, max_chunks, pooled_choice, weighting, add_dict, notes):
     key = sorted(layouts)[-1]  # "l" when present; every key shares the vocabulary
     capacity = layouts[key].capacity
     count = TokenCounter(clip, key, weighting)
-    subject = pw.main_subject(text, count) if carry_subject else ""
-    plan = pw.pack_sentences(text, count, capacity, max_windows=10**6, subject=subject)
+    plan = pw.pack_sentences(text, count, capacity, max_windows=10**6)
 
     pieces = []  # (window, content per key), a planned window split further only for an overlong word
     for window in plan.windows:
-        streams = content_tokens(clip, window.prefix + window.text(text), weighting)
+        streams = content_tokens(clip, window.text(text), weighting)
         split = {k: pw.hard_split(s, capacity) for k, s in streams.items()}
         if len({len(v) for v in split.values()}) != 1:
             raise RuntimeError("GenAssist_LongPromptEncode: the encoders of this CLIP tokenized a window to "
@@ -275,8 +269,6 @@ def encode_sentences(clip, text, layouts, max_chunks, pooled_choice, weighting, 
     lines = [f"strategy: sentence · encoders: {'+'.join(sorted(layouts))} · weighting: {'on' if weighting else 'off'}",
              f"tokens: {used} encoded, {lost} dropped · windows: {len(kept)} of max {max_chunks} · "
              f"sequence: {len(kept) * layouts[key].length} positions"]
-    if plan.subject:
-        lines.append(f"subject carried into later windows: {pw.preview(plan.subject)}")
     for i, (window, content, is_split) in enumerate(kept):
         cut = "word split (one word longer than a window)" if is_split else f"starts at a {window.cut_at} boundary"
         lines.append(f"window {i + 1}: {len(content[key])} tokens, {cut}: {pw.preview(window.text(text))}")

@@ -54,7 +54,7 @@ def content_count(clip, text):
 def test_short_prompt_is_bitwise_core(comfy_host, clip, node, strategy, text):
     assert content_count(clip, text) <= 75
     expected = core_encode(comfy_host, clip, text)
-    got, report = encode(node, clip, text, strategy, carry_subject=True)
+    got, report = encode(node, clip, text, strategy)
     assert len(got) == len(expected) == 1
     assert torch.equal(got[0][0], expected[0][0]), report
     assert got[0][0].shape == (1, 77, 768)
@@ -144,14 +144,6 @@ def test_sentence_drops_whole_windows_beyond_max_chunks(clip, node):
     cond, report = encode(node, clip, LONG, "sentence", max_chunks=2)
     assert cond[0][0].shape[1] == 154
     assert re.search(r"dropped: \d+ window\(s\), \d+ tokens beyond max_chunks=2", report)
-
-
-def test_carry_subject_repeats_first_clause(clip, node):
-    plain = encode(node, clip, LONG, "sentence", max_chunks=8)
-    carried = encode(node, clip, LONG, "sentence", max_chunks=8, carry_subject=True)
-    assert 'subject carried into later windows: "A lone lighthouse keeper"' in carried[1]
-    assert torch.equal(carried[0][0][0][:, :77], plain[0][0][0][:, :77])  # window 1 unchanged
-    assert not torch.equal(carried[0][0][0][:, 77:154], plain[0][0][0][:, 77:154])
 
 
 def test_weighting_off_means_literal_parentheses(comfy_host, clip, node):

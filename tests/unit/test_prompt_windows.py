@@ -62,20 +62,6 @@ def test_overlong_word_gets_its_own_window():
     assert [w.text(text) for w in plan.windows] == ["a b. ", f"{long_word} ", "c."]
 
 
-def test_subject_carry_costs_capacity_in_later_windows_only():
-    text = "A red fox in the snow. It hunts mice. The sky is pale. Trees stand still."
-    subject = pw.main_subject(text, words)
-    assert subject == "A red fox"
-    plan = pw.pack_sentences(text, words, capacity=10, max_windows=10, subject=subject)
-    assert plan.windows[0].prefix == ""
-    assert all(w.prefix == "A red fox, " for w in plan.windows[1:])
-    assert all(w.tokens + (3 if w.prefix else 0) <= 10 for w in plan.windows)
-
-
-def test_main_subject_is_empty_when_too_long():
-    assert pw.main_subject("one two three four five six, x.", words, max_tokens=3) == ""
-
-
 sentence_words = st.lists(st.sampled_from(["fox", "red", "the", "sky", "a", "tall", "grass", "sea"]),
                           min_size=1, max_size=14)
 paragraph = st.lists(st.tuples(sentence_words, st.sampled_from([". ", "! ", "? ", "; ", ".\n"])),
