@@ -6,5 +6,6 @@ source "$ROOT/.host/host.env"
 export COMFYUI_DIR COMFYUI_PYTHON
 cd "$ROOT"
 start=$(date +%s)
-"$COMFYUI_PYTHON" -m pytest -c tests/pytest.ini --rootdir tests tests "$@"
+# no paths given: pytest.ini's testpaths (unit, host, e2e, browser) run in that order
+"$COMFYUI_PYTHON" -m pytest -c tests/pytest.ini --rootdir tests "$@"
 echo "[genassist-test] suite wall time: $(( $(date +%s) - start ))s"
