@@ -1,0 +1,212 @@
+"""Segmentation speed: N queries on one image with and without SAM's embedding cache, and LISA latency.
+
+1. Cache (CPU always, and the GPU when there is one): N box prompts on one image through SamPredictor,
+   once with the embedding cache (one encoder pass) and once with it disabled (N passes). Reports both
+   times and their ratio. The SAM has an official architecture (ViT-B by default) with random weights:
+   the work per pass is the same as with the released file.
+2. LISA (GPU only): end-to-end latency of a LISA-7B-shaped model (LLaMA-7B, CLIP-L/14-224, SAM ViT-H,
+   random weights, bf16; ComfyUI's Llama-3 tokenizer stands in, so the vocabulary is 128k, not 32k) per stage: CLIP, prefill + decoding of K answer tokens, the full pass for the
+   [SEG] hidden state, SAM encoder and decoder. Decoding speed is compared with the memory-bandwidth
+   roofline (every step reads all language-model weights once).
+
+    python bench/segment.py [--variant vit_b|vit_l|vit_h] [--queries 4] [--device auto|cpu|cuda]
+                            [--lisa-tokens 32] [--skip-lisa] [--lisa-small-cpu]
+"""
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench.segment")
+
+# nominal HBM bandwidth (bytes/s) by device-name fragment, for the decoding roofline
+BANDWIDTH = {"H200": 4.8e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12, "L40": 0.864e12,
+             "4090": 1.008e12}
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def official_sam(variant: str, device, dtype):
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        skeleton = sam_model_registry[variant]()
+    from mllm.sam_model import sam_from_state_dict
+
+    state = {k: torch.randn(v.shape) * 0.02 if v.dim() > 1 else torch.zeros(v.shape)
+             for k, v in skeleton.state_dict().items()}
+    sam, spec = sam_from_state_dict(state, dtype)
+    return sam.to(device), spec
+
+
+def bench_cache(variant: str, queries: int, device, dtype) -> dict:
+    import numpy as np
+
+    from mllm.sam_cache import EmbeddingCache
+    from mllm.sam_predict import Prompt, SamPredictor
+
+    sam, spec = official_sam(variant, device, dtype)
+    image = (np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8)
+    rng = np.random.RandomState(1)
+    boxes = []
+    for _ in range(queries):
+        x, y = rng.randint(0, 600), rng.randint(0, 400)
+        boxes.append((float(x), float(y), float(x + 300), float(y + 300)))
+    SamPredictor(sam, EmbeddingCache(0)).embed(image[:64, :64])  # warm-up: one-off allocations
+    results = {}
+    for label, max_items in (("uncached", 0), ("cached", 8)):
+        predictor = SamPredictor(sam, EmbeddingCache(max_items))
+        _sync(device)
+        start = time.perf_counter()
+        for box in boxes:
+            predictor.masks_for_prompts(predictor.embed(image), [Prompt(box=box)])
+        _sync(device)
+        results[label] = {"seconds": round(time.perf_counter() - start, 3),
+                          "encoder_passes": predictor.cache.encoder_passes}
+    return {"variant": spec.variant, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
+            "queries": queries, **results,
+            "speedup_cached_vs_uncached": round(results["uncached"]["seconds"] / results["cached"]["seconds"], 2)}
+
+
+def lisa_shaped(device, dtype, small: bool = False):
+    """LisaModel with LISA-7B's shapes (or small ones, for a CPU smoke run) and random weights, built
+    directly on the device."""
+    import torch
+    from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+
+    from mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
+    from mllm.lisa import LisaModel
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from harness import host
+
+    tokenizer = AutoTokenizer.from_pretrained(str(host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"))
+    tokenizer.add_tokens(["[SEG]"])
+    tokenizer.add_tokens(["<im_start>", "<im_end>"], special_tokens=True)
+    hidden, layers, vision_hidden, vision_layers = (256, 2, 64, 2) if small else (4096, 32, 1024, 24)
+    config = LlamaConfig(hidden_size=hidden, intermediate_size=hidden * 11008 // 4096, num_hidden_layers=layers,
+                         num_attention_heads=hidden // 128, vocab_size=len(tokenizer), max_position_embeddings=2048,
+                         tie_word_embeddings=False)
+    torch.manual_seed(0)
+    with torch.device(device):
+        torch.set_default_dtype(dtype)
+        try:
+            lm = LlamaForCausalLM(config).eval()
+            vision = CLIPVisionModel(CLIPVisionConfig(
+                hidden_size=vision_hidden, intermediate_size=4 * vision_hidden, num_hidden_layers=vision_layers,
+                num_attention_heads=vision_hidden // 64, image_size=224, patch_size=14)).eval()
+            projector = torch.nn.Linear(vision_hidden, hidden)
+        finally:
+            torch.set_default_dtype(torch.float32)
+    spec = LegacyLlavaSpec(name="LISA-7B-shaped", backbone="llama", backbone_config={}, hidden_size=hidden,
+                           vision_tower="openai/clip-vit-large-patch14", use_im_start_end=True, image_mode="crop",
+                           template="llava_v1")
+    llava = LegacyLlava(spec, lm, projector, vision)
+    sam, _ = official_sam("vit_b" if small else "vit_h", device, dtype)
+    fcs = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                                                   torch.nn.Linear(hidden, 256), torch.nn.Dropout(0.0))])
+    return LisaModel(llava, sam, fcs.to(device, dtype), tokenizer, spec.name).eval()
+
+
+def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from mllm import lisa as lisa_module
+    from mllm.backend import GenerationSettings
+    from mllm.image_tokens import splice_image_features
+
+    model = lisa_shaped(device, dtype, small)
+    lisa_module.eos_ids = lambda *args, **kwargs: []  # random weights: decode exactly answer_tokens tokens
+    model.llava.language_model.generation_config.eos_token_id = None
+    image = Image.fromarray((np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8))
+    settings = GenerationSettings(max_new_tokens=answer_tokens, temperature=0.0)
+    embed_tokens = model.llava.language_model.get_input_embeddings()
+    stages = {}
+
+    def timed(name, fn, *args):
+        _sync(device)
+        start = time.perf_counter()
+        out = fn(*args)
+        _sync(device)
+        stages[name] = round(time.perf_counter() - start, 4)
+        return out
+
+    for _ in range(2):  # the second round is reported (the first pays kernel selection and allocation)
+        model.sam_cache.clear()
+        ids = model.prompt_ids("What in this picture would people sit on?").to(device)
+        with torch.inference_mode():
+            features = timed("clip", model.image_features, image)
+            embeds, _ = splice_image_features(ids, embed_tokens, [features])
+        new = timed("generate", model.generate_ids, embeds, settings)
+        full = torch.cat([ids, torch.tensor(new + [model.seg_id], device=device)])
+        with torch.inference_mode():
+            full_embeds, index_map = splice_image_features(full, embed_tokens, [features])
+            hidden = timed("seg_hidden_pass", model.last_hidden_states, full_embeds)
+            token = model.text_hidden_fcs[0](hidden[index_map[-1:] - 1])
+        predictor = model.predictor
+        embedding = timed("sam_encoder", predictor.embed, image)
+        timed("sam_decoder", predictor.masks_for_tokens, embedding, token)
+    lm_bytes = sum(p.numel() * p.element_size() for p in model.llava.language_model.parameters())
+    tokens_per_s = len(new) / stages["generate"]
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else "cpu"
+    bandwidth = next((bw for key, bw in BANDWIDTH.items() if key in name), None)
+    result = {"device": name, "shape": "small (smoke run)" if small else "LISA-7B",
+              "dtype": str(dtype).replace("torch.", ""), "prompt_positions": int(embeds.shape[0]),
+              "answer_tokens": len(new), "stages_s": stages, "total_s": round(sum(stages.values()), 3),
+              "decode_tokens_per_s_incl_prefill": round(tokens_per_s, 1)}
+    if cuda:
+        result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    if bandwidth:
+        roofline = bandwidth / lm_bytes
+        result.update({"roofline_tokens_per_s": round(roofline, 1),
+                       "fraction_of_roofline": round(tokens_per_s / roofline, 3)})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="vit_b", choices=["vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--queries", type=int, default=4)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--lisa-tokens", type=int, default=32)
+    parser.add_argument("--skip-lisa", action="store_true")
+    parser.add_argument("--lisa-small-cpu", action="store_true", help="smoke-run the LISA stages on the CPU with "
+                        "small shapes (no GPU needed; times are not LISA-7B's)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    report = {"cache_cpu": bench_cache(args.variant, args.queries, torch.device("cpu"), torch.float32)}
+    log.info("%s", json.dumps(report["cache_cpu"]))
+    if cuda:
+        report["cache_gpu"] = bench_cache("vit_h", 4 * args.queries, torch.device("cuda"), torch.bfloat16)
+        log.info("%s", json.dumps(report["cache_gpu"]))
+        if not args.skip_lisa:
+            report["lisa_gpu"] = bench_lisa(torch.device("cuda"), torch.bfloat16, args.lisa_tokens)
+            log.info("%s", json.dumps(report["lisa_gpu"]))
+    else:
+        report["lisa_gpu"] = "skipped: no CUDA device"
+    if args.lisa_small_cpu:
+        report["lisa_small_cpu"] = bench_lisa(torch.device("cpu"), torch.float32, args.lisa_tokens, small=True)
+    print(json.dumps(report, indent=2))  # noqa: T201 - the report is the script's output
+
+
+if __name__ == "__main__":
+    main()

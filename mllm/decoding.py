@@ -1,0 +1,113 @@
+"""One decoding loop for every local backend: transformers' generate plus our hooks.
+
+Adds to ``model.generate``: text streamed as it grows, a stop hook checked after every token (ComfyUI's
+cancel), stop strings of legacy templates, and a seed scoped to the call (global RNG state is restored).
+"""
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+import torch
+
+from .backend import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def scoped_seed(seed: int, device: torch.device):
+    """Seed torch's RNGs for the block only (CPU, and the model's CUDA device when there is one)."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed % (2**63))
+        yield
+
+
+class _Hooks:
+    """Both the streamer (put/end) and a stopping criterion (__call__) of transformers' generate."""
+
+    def __init__(self, tokenizer, on_text, should_stop, stop_strings):
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.should_stop = should_stop
+        self.stop_strings = [s for s in stop_strings if s]
+        self.ids: list[int] = []
+        self.text = ""
+        self.prompt_seen = False
+        self.stopped_by_request = False
+
+    # streamer protocol -------------------------------------------------------
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate first hands over the prompt ids (empty with inputs_embeds)
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(t) for t in value.flatten().tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text != self.text:
+            self.text = text
+            if self.on_text:
+                self.on_text(cut_at_stop(text, self.stop_strings))
+
+    def end(self) -> None:
+        pass
+
+    # stopping-criteria protocol ------------------------------------------------
+    def __call__(self, input_ids, scores=None, **kwargs):
+        stop = False
+        if self.should_stop is not None and self.should_stop():
+            self.stopped_by_request = stop = True
+        elif self.stop_strings and any(s in self.text for s in self.stop_strings):
+            stop = True
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+def cut_at_stop(text: str, stop_strings) -> str:
+    for stop in stop_strings:
+        if stop and stop in text:
+            text = text[:text.index(stop)]
+    return text
+
+
+def eos_ids(model, tokenizer, extra_tokens=()) -> list[int]:
+    """EOS ids from the generation config and tokenizer, plus template end tokens that exist as tokens."""
+    ids: list[int] = []
+    for source in (getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+                   tokenizer.eos_token_id):
+        ids.extend(source if isinstance(source, list) else [source] if source is not None else [])
+    vocab = tokenizer.get_vocab()
+    ids.extend(vocab[t] for t in extra_tokens if t in vocab)
+    return sorted(set(ids))
+
+
+def generate_text(model, tokenizer, settings: GenerationSettings,
+                  on_text: Callable[[str], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  stop_strings=(), extra_eos_tokens=(), **model_inputs) -> str:
+    """Run model.generate on model_inputs (input_ids or inputs_embeds, batch 1) and return the answer."""
+    from transformers import StoppingCriteriaList
+
+    device = next(model.parameters()).device
+    hooks = _Hooks(tokenizer, on_text, should_stop, stop_strings)
+    eos = eos_ids(model, tokenizer, extra_eos_tokens)
+    sampling = settings.temperature > 0
+    kwargs = dict(max_new_tokens=int(settings.max_new_tokens), do_sample=sampling, num_beams=1,
+                  streamer=hooks, stopping_criteria=StoppingCriteriaList([hooks]),
+                  eos_token_id=eos or None, pad_token_id=(tokenizer.pad_token_id if tokenizer.pad_token_id
+                                                          is not None else (eos[0] if eos else 0)))
+    if sampling:
+        kwargs.update(temperature=float(settings.temperature), top_p=float(settings.top_p), top_k=0)
+    else:  # keep the model's sampling defaults from warning about unused settings
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    prompt_len = model_inputs["input_ids"].shape[-1] if "input_ids" in model_inputs else 0
+    with torch.inference_mode(), scoped_seed(settings.seed, device):
+        output = model.generate(**model_inputs, **kwargs)
+    if hooks.stopped_by_request:
+        return hooks.text
+    new_ids = output[0, prompt_len:] if output.shape[-1] > prompt_len else output[0, :0]
+    text = tokenizer.decode(new_ids, skip_special_tokens=True)
+    return cut_at_stop(text, stop_strings).strip()
+
+
+# public name for other decoding loops (LISA reads hidden states, so it drives generate itself)
+DecodeHooks = _Hooks

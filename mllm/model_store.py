@@ -1,0 +1,143 @@
+"""Model folders on disk: find, check completeness, and (only when asked) download atomically.
+
+A complete local copy never touches the network. HF_HUB_OFFLINE=1 forbids downloads outright. A
+download goes to a temp folder beside the target and is renamed into place only once complete, so an
+interrupted download never looks like a model.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from .weights import SAFETENSORS_INDEX, TORCH_INDEX, weight_files
+
+log = logging.getLogger(__name__)
+
+# folder name under models/LLM -> Hugging Face repo id
+CURATED = {
+    "Qwen2.5-VL-3B-Instruct": "Qwen/Qwen2.5-VL-3B-Instruct",
+    "Qwen2.5-VL-7B-Instruct": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "Qwen3-VL-4B-Instruct": "Qwen/Qwen3-VL-4B-Instruct",
+    "Qwen3-VL-8B-Instruct": "Qwen/Qwen3-VL-8B-Instruct",
+    "llmga-vicuna-7b-v1.5-full-finetune": "binxia/llmga-vicuna-7b-v1.5-full-finetune",
+    "llmga-Qwen2-1.5B-full-finetune": "binxia/llmga-Qwen2-1.5B-full-finetune",
+    "clip-vit-large-patch14-336": "openai/clip-vit-large-patch14-336",
+}
+VISION_TOWERS = {"clip-vit-large-patch14-336"}  # fetched for legacy checkpoints; not MLLMs themselves
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+_ALLOW = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+
+
+class ModelMissingError(FileNotFoundError):
+    """No complete copy of a model (message names the folders, the files and how to fetch them)."""
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]:
+    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer."""
+    if not os.path.isdir(folder):
+        return ["config.json", "model weights (*.safetensors)"]
+    missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
+    for index_name in (SAFETENSORS_INDEX, TORCH_INDEX):
+        index = os.path.join(folder, index_name)
+        if os.path.isfile(index):
+            try:
+                with open(index, encoding="utf-8") as f:
+                    shards = sorted(set(json.load(f)["weight_map"].values()))
+            except (OSError, ValueError, KeyError):
+                missing.append(f"{index_name} (unreadable)")
+                shards = []
+            missing += [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
+            break
+    else:
+        if not weight_files(folder):
+            missing.append("model weights (*.safetensors)")
+    if needs_tokenizer is None:
+        needs_tokenizer = os.path.basename(os.path.normpath(folder)).split(".download-")[0].lstrip(".") \
+            not in VISION_TOWERS
+    if needs_tokenizer and not any(os.path.isfile(os.path.join(folder, t)) for t in TOKENIZER_FILES):
+        missing.append("tokenizer (tokenizer.json or tokenizer.model)")
+    return missing
+
+
+def fetch_hint(name: str, target: str) -> str:
+    repo = CURATED.get(name)
+    if repo:
+        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir "
+                f"\"{target}\"")
+    return f"put a Hugging Face model folder at \"{target}\" (config.json, tokenizer, *.safetensors)"
+
+
+def find_complete(name: str, search_dirs: list[str]) -> str | None:
+    for base in search_dirs:
+        folder = os.path.join(base, name)
+        if os.path.isdir(folder) and not missing_files(folder):
+            return folder
+    return None
+
+
+def resolve_model(name: str, search_dirs: list[str], download: bool = False,
+                  downloader: Callable[..., object] | None = None) -> str:
+    """Folder of a complete copy of ``name``; downloads into search_dirs[0] only when asked."""
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"invalid model folder name {name!r}")
+    found = find_complete(name, search_dirs)
+    if found:
+        return found
+    target = os.path.join(search_dirs[0], name)
+    partial = next((os.path.join(b, name) for b in search_dirs if os.path.isdir(os.path.join(b, name))), None)
+    if not download:
+        if partial:
+            raise ModelMissingError(f"model folder {partial} is incomplete, missing: "
+                                    f"{', '.join(missing_files(partial))}. {fetch_hint(name, partial)}")
+        raise ModelMissingError(f"no model folder '{name}' in {', '.join(search_dirs)}. Expected config.json, "
+                                f"a tokenizer and *.safetensors. {fetch_hint(name, target)}")
+    if offline():
+        raise ModelMissingError(f"'{name}' is not on disk and HF_HUB_OFFLINE=1 forbids downloading it. "
+                                f"{fetch_hint(name, target)} on a machine with network access")
+    if name not in CURATED:
+        raise ModelMissingError(f"'{name}' is not in the download list ({', '.join(CURATED)}). "
+                                f"{fetch_hint(name, target)}")
+    return download_atomically(CURATED[name], target, downloader)
+
+
+def download_atomically(repo_id: str, target: str, downloader=None) -> str:
+    if downloader is None:
+        from huggingface_hub import snapshot_download as downloader
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.download-", dir=parent)
+    try:
+        log.info("downloading %s into %s", repo_id, target)
+        downloader(repo_id=repo_id, local_dir=tmp, allow_patterns=_ALLOW)
+        shutil.rmtree(os.path.join(tmp, ".cache"), ignore_errors=True)
+        lacking = missing_files(tmp)
+        if lacking:
+            raise ModelMissingError(f"download of {repo_id} is incomplete (missing {', '.join(lacking)}); "
+                                    "nothing was installed, try again")
+        if os.path.isdir(target):  # an incomplete earlier copy: replace it
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def folder_revision(folder: str) -> str:
+    """A content revision for cache keys: config, weight index and weight file sizes and names."""
+    digest = hashlib.sha256()
+    for name in ("config.json", SAFETENSORS_INDEX, TORCH_INDEX, "generation_config.json"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    for path in weight_files(folder):
+        digest.update(f"{os.path.basename(path)}:{os.path.getsize(path)}".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,148 @@
+"""The values on GENASSIST_SAM and GENASSIST_SEGMENTER links, with ComfyUI memory management.
+
+A segmenter answers ``segment(image: PIL, query, node_id) -> Segmentation`` (binary instance masks at the
+image's size plus an explanation). Nothing found is a normal result (no masks), never an exception.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import comfy.model_management as mm
+import torch
+
+from ..mllm.backend import GenerationSettings
+from ..mllm.grounding import convention_for, frame_for, ground
+from ..mllm.sam_cache import EmbeddingCache
+from ..mllm.sam_predict import Prompt, SamPredictor
+from ._memory import load_for_inference
+from ._progress import check_interrupt, text_streamer
+
+log = logging.getLogger("GenAssist")
+
+
+@dataclass
+class Segmentation:
+    masks: torch.Tensor  # [N, H, W] float32 0/1 on CPU, one per instance
+    explanation: str
+
+
+class LoggingCache(EmbeddingCache):
+    """Embedding cache that logs every real encoder pass (how users and tests see the cache work)."""
+
+    def __init__(self, label: str, max_items: int = 8):
+        super().__init__(max_items)
+        self.label = label
+
+    def get_or_compute(self, key, compute):
+        def logged():
+            value = compute()
+            log.info("GenAssist SAM %s: image encoder pass %d (image %s)", self.label, self.encoder_passes + 1,
+                     key[:12])
+            return value
+
+        return super().get_or_compute(key, logged)
+
+
+def sam_activation_bytes(spec, dtype) -> int:
+    """Rough peak activations of the image encoder at 1024 px: one global-attention map plus the tokens."""
+    tokens = spec.embedding_size**2
+    size = torch.finfo(dtype).bits // 8
+    return spec.num_heads * tokens * tokens * size + 16 * spec.embed_dim * tokens * size
+
+
+class SamHandle:
+    """GENASSIST_SAM: a segment-anything model in a ModelPatcher, with its embedding cache."""
+
+    def __init__(self, sam, spec, name: str, patcher):
+        self.spec = spec
+        self.name = name
+        self.patcher = patcher
+        self.dtype = next(sam.parameters()).dtype
+        self.cache = LoggingCache(name)
+
+    def __repr__(self) -> str:
+        return f"SamHandle({self.name}: {self.spec.variant})"
+
+    def predictor(self) -> SamPredictor:
+        """Load onto the compute device (ComfyUI may have evicted it) and return a predictor."""
+        load_for_inference(self.patcher, sam_activation_bytes(self.spec, self.dtype))
+        return SamPredictor(self.patcher.model.inner, self.cache, model_id=self.name)
+
+
+def qwen_resize_params(mllm) -> dict | None:
+    """min/max pixels and patch factor of a local Qwen2.5-VL processor, when the handle has one."""
+    processor = getattr(getattr(getattr(mllm, "backend", None), "processor", None), "image_processor", None)
+    if processor is None:
+        return None
+    size = getattr(processor, "size", None) or {}
+    min_pixels = getattr(processor, "min_pixels", None) or size.get("shortest_edge")
+    max_pixels = getattr(processor, "max_pixels", None) or size.get("longest_edge")
+    factor = int(getattr(processor, "patch_size", 14)) * int(getattr(processor, "merge_size", 2))
+    params = {"factor": factor}
+    if min_pixels:
+        params["min_pixels"] = int(min_pixels)
+    if max_pixels:
+        params["max_pixels"] = int(max_pixels)
+    return params
+
+
+class GroundedSegmenter:
+    """Any GENASSIST_MLLM answers boxes/points as JSON; SAM turns them into masks."""
+
+    kind = "grounded"
+
+    def __init__(self, mllm, sam: SamHandle, box_format: str = "auto", max_new_tokens: int = 1024,
+                 seed: int = 0):
+        self.mllm = mllm
+        self.sam = sam
+        self.convention = convention_for(getattr(mllm, "family", ""), box_format)
+        self.settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
+
+    def segment(self, image, query: str, node_id=None) -> Segmentation:
+        frame = frame_for(self.convention, image.width, image.height,
+                          qwen_resize_params(self.mllm) if self.convention == "qwen2.5-vl" else None)
+        result = ground(lambda messages, settings: self.mllm.generate(messages, settings, node_id=node_id),
+                        image, query, frame, self.settings)
+        check_interrupt()
+        if result.error:
+            log.warning("GenAssist: unusable grounding answer for %r: %s", query, result.error)
+            return Segmentation(torch.zeros(0, image.height, image.width),
+                                f"Nothing segmented: the model's answer could not be read as boxes "
+                                f"({result.error}). Answer was: {result.answers[-1][:300]!r}")
+        if not result.found:
+            reason = f" {result.explanation}" if result.explanation else ""
+            return Segmentation(torch.zeros(0, image.height, image.width),
+                                f"Nothing found for {query!r}.{reason}")
+        predictor = self.sam.predictor()
+        prompts = [Prompt(box=o.box, points=o.points) for o in result.objects]
+        logits = predictor.masks_for_prompts(predictor.embed(image), prompts)
+        labels = ", ".join(o.label for o in result.objects if o.label)
+        explanation = result.explanation or f"Found {len(prompts)} object(s)"
+        if labels:
+            explanation += f" [{labels}]"
+        return Segmentation((logits > 0).float(), explanation)
+
+
+class LisaSegmenter:
+    """LISA: the model writes [SEG] tokens whose hidden states prompt its own SAM."""
+
+    kind = "lisa"
+
+    def __init__(self, model, patcher, max_new_tokens: int = 512, activation_bytes: int = 0):
+        self.model = model
+        self.patcher = patcher
+        self.settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0)
+        self.activation_bytes = activation_bytes
+
+    def segment(self, image, query: str, node_id=None) -> Segmentation:
+        check_interrupt()
+        if self.patcher is not None:  # None: quantized, resident on the GPU
+            load_for_inference(self.patcher, self.activation_bytes)
+        result = self.model.segment(image, query, self.settings, on_text=text_streamer(node_id),
+                                    should_stop=mm.processing_interrupted)
+        check_interrupt()
+        masks = (result.logits > 0).float()
+        if masks.shape[0] == 0:
+            return Segmentation(masks, f"Nothing found for {query!r}: the model wrote no [SEG] token. "
+                                       f"Answer: {result.answer!r}")
+        return Segmentation(masks, result.answer)

@@ -1,0 +1,133 @@
+"""Nodes that produce a GENASSIST_MLLM: a local model folder, or an OpenAI-compatible server."""
+
+import logging
+
+import comfy.model_management as mm
+import folder_paths
+
+from ..mllm.loader import load_backend, vision_tower_name
+from ..mllm.model_store import CURATED, VISION_TOWERS, ModelMissingError, resolve_model
+from ..mllm.openai_backend import OpenAIBackend
+from ._folders import list_model_dirs
+from ._memory import preferred_dtype, wrap_model
+from ._mllm_handle import MLLMHandle, ModelContainer, default_cache_dir
+
+log = logging.getLogger("GenAssist")
+
+_CACHE_TIP = ("Keep answers on disk (ComfyUI user folder), keyed by model, prompt, image, settings and seed: "
+              "the same request is answered again without running the model.")
+
+
+def _model_choices() -> list[str]:
+    return sorted((set(list_model_dirs("LLM")) | set(CURATED)) - VISION_TOWERS)
+
+
+class LoadMLLM:
+    DESCRIPTION = ("Load a multimodal LLM from a folder in models/LLM: Qwen2.5-VL, Qwen3-VL, LLaVA '-hf' and "
+                   "text-only chat models through transformers, and LLMGA / legacy LLaVA checkpoints in their "
+                   "original layout. ComfyUI manages its memory: it is moved to the GPU only while it "
+                   "generates and can be evicted when the diffusion model needs room.")
+    CATEGORY = "GenAssist/MLLM"
+    FUNCTION = "load"
+    RETURN_TYPES = ("GENASSIST_MLLM",)
+    RETURN_NAMES = ("mllm",)
+    OUTPUT_TOOLTIPS = ("The loaded model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (_model_choices(), {"tooltip": "Folder name under models/LLM (extra_model_paths.yaml "
+                                                    "folders included). Names of the download list appear "
+                                                    "even before they are on disk."}),
+            "dtype": (["auto", "bf16", "fp16", "fp32"], {"default": "auto", "tooltip": "Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."}),
+            "quantization": (["none", "8bit", "4bit"], {"default": "none", "tooltip": "8/4-bit weights via "
+                             "bitsandbytes (CUDA only; must be installed). Quantized models stay on the GPU."}),
+            "download": ("BOOLEAN", {"default": False, "tooltip": "If the folder is missing or incomplete and "
+                                    "the name is in the download list, fetch it from Hugging Face into "
+                                    "models/LLM/<name>. A complete copy is never re-downloaded; HF_HUB_OFFLINE=1 "
+                                    "forbids downloading."}),
+            "cache_answers": ("BOOLEAN", {"default": False, "tooltip": _CACHE_TIP}),
+        }, "optional": {
+            "trust_remote_code": ("BOOLEAN", {"default": False, "tooltip": "Allow Python code shipped in the "
+                                             "model folder to run. Leave off unless you trust its author."}),
+        }}
+
+    def load(self, model, dtype="auto", quantization="none", download=False, cache_answers=False,
+             trust_remote_code=False):
+        search = folder_paths.get_folder_paths("LLM")
+        folder = resolve_model(model, search, download=download)
+        device = mm.text_encoder_device()
+        torch_dtype = preferred_dtype(device, dtype)
+        vision_dir = self._vision_dir(folder, search, download)
+        backend = load_backend(folder, dtype=torch_dtype, quantization=quantization, device=device,
+                               vision_dir=vision_dir, trust_remote_code=trust_remote_code)
+        # bitsandbytes weights cannot be moved between devices: those stay on the GPU, unmanaged
+        patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder") if quantization == "none"
+                   else None)
+        log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
+        return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)
+
+    @staticmethod
+    def _vision_dir(folder, search, download):
+        """The separate CLIP folder a legacy checkpoint may need (used only if its own tower is absent)."""
+        try:
+            name = vision_tower_name(folder)
+        except (ValueError, KeyError, OSError):
+            return None  # not a legacy checkpoint
+        try:
+            return resolve_model(name, search, download=False)
+        except ModelMissingError:
+            if download and name in CURATED and not _has_tower_keys(folder):
+                return resolve_model(name, search, download=True)
+            return None
+
+
+def _has_tower_keys(folder) -> bool:
+    from ..mllm.weights import weight_files
+
+    for path in weight_files(folder):
+        if path.endswith(".safetensors"):
+            from safetensors import safe_open
+
+            with safe_open(path, "pt") as f:
+                if any(k.startswith("model.vision_tower.") for k in f.keys()):
+                    return True
+    return False
+
+
+class MLLMServer:
+    DESCRIPTION = ("Use a model served over the OpenAI chat-completions protocol: Ollama, llama.cpp server, "
+                   "vLLM, LM Studio or OpenAI. The API key is read from an environment variable, so it never "
+                   "ends up in a saved workflow or image.")
+    CATEGORY = "GenAssist/MLLM"
+    FUNCTION = "connect"
+    RETURN_TYPES = ("GENASSIST_MLLM",)
+    RETURN_NAMES = ("mllm",)
+    OUTPUT_TOOLTIPS = ("The server model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "base_url": ("STRING", {"default": "http://127.0.0.1:11434/v1", "tooltip": "Server address up to "
+                                    "/v1 (Ollama: http://127.0.0.1:11434/v1, llama.cpp/vLLM: "
+                                    "http://127.0.0.1:8000/v1, OpenAI: https://api.openai.com/v1)."}),
+            "model": ("STRING", {"default": "qwen2.5vl:7b", "tooltip": "The server's model id."}),
+            "api_key_env": ("STRING", {"default": "", "tooltip": "NAME of the environment variable holding "
+                                       "the API key (e.g. OPENAI_API_KEY), not the key itself. Empty: no key."}),
+            "timeout_s": ("INT", {"default": 120, "min": 5, "max": 3600, "tooltip": "Seconds to wait for the "
+                                  "server before giving up (after retries)."}),
+            "stream": ("BOOLEAN", {"default": True, "tooltip": "Show the answer on the node while it is "
+                                  "written; cancel stops it at once."}),
+            "cache_answers": ("BOOLEAN", {"default": False, "tooltip": _CACHE_TIP}),
+        }}
+
+    def connect(self, base_url, model, api_key_env, timeout_s=120, stream=True, cache_answers=False):
+        backend = OpenAIBackend(base_url, model, api_key_env=api_key_env, timeout=float(timeout_s),
+                                stream=stream)
+        return (MLLMHandle(backend, None, cache_dir=default_cache_dir() if cache_answers else None),)
+
+
+NODE_CLASS_MAPPINGS = {"GenAssist_LoadMLLM": LoadMLLM, "GenAssist_MLLMServer": MLLMServer}
+NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_LoadMLLM": "Load MLLM (GenAssist)",
+                              "GenAssist_MLLMServer": "MLLM Server (GenAssist)"}

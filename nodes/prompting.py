@@ -1,0 +1,124 @@
+"""LLMGA prompt refiner and MGIE expressive instructions as nodes."""
+
+import logging
+
+from ..mllm.backend import Message
+from ..mllm.parsing import AnswerError, mgie_clean, parse_generation_answer
+from ..mllm.task_prompts import STYLES, TASKS, build_request, mgie_request
+from ._mllm_prompting import GENERATION_INPUTS, pil_batch, settings
+
+log = logging.getLogger("GenAssist")
+
+_BATCH_NOTE = (" An IMAGE batch of B gives B answers (list outputs: downstream nodes run once per item); "
+               "no image gives one.")
+
+
+class RefinePrompt:
+    DESCRIPTION = ("LLMGA prompt refiner: an MLLM writes the detailed generation prompt for a task — generate "
+                   "from keywords, a similar image from a photo, the full-image caption for inpainting or "
+                   "outpainting (the masked region is shown to the model in black), or the source and "
+                   "target captions of an edit. LLMGA checkpoints get their trained phrasings; other models "
+                   "are asked for the same <gen_image> format." + _BATCH_NOTE)
+    CATEGORY = "GenAssist/Prompting"
+    FUNCTION = "refine"
+    RETURN_TYPES = ("STRING", "STRING", "STRING")
+    RETURN_NAMES = ("prompt", "response", "source_prompt")
+    OUTPUT_IS_LIST = (True, True, True)
+    OUTPUT_TOOLTIPS = (
+        "The generation prompt: the cleaned text inside <gen_image>…</gen_image> (one per image).",
+        "The model's whole answer, for inspection.",
+        "Task 'edit': the caption of the input image (LLMGA's first turn, 'Generate a similar image'), to pair "
+        "with 'prompt' as the target caption. Empty for other tasks.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server."}),
+            "task": (list(TASKS), {"default": "generate", "tooltip": "generate: expand keywords; "
+                     "similar_image: describe the image for regeneration; inpaint/outpaint: caption the whole "
+                     "image with the masked part imagined; edit: caption the image, then the edited image."}),
+            "text": ("STRING", {"multiline": True, "default": "", "tooltip": "generate: keywords; edit: the "
+                                "instruction; other tasks: optional extra wishes."}),
+            **GENERATION_INPUTS,
+            "style": (list(STYLES), {"default": "paragraph", "tooltip": "Non-LLMGA models: 'paragraph' for "
+                      "long-prompt encoders (T5, Flux, our long CLIP encoder), 'clip_tags' for a 77-token "
+                      "CLIP. LLMGA checkpoints always write their trained paragraph."}),
+        }, "optional": {
+            "image": ("IMAGE", {"tooltip": "Needed by similar_image, inpaint, outpaint and edit."}),
+            "mask": ("MASK", {"tooltip": "Region to fill (1 = fill). The model sees it painted black, as LLMGA "
+                              "was trained. Resized to the image; one mask or one per image."}),
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def refine(self, mllm, task, text, seed, max_new_tokens, temperature, style="paragraph", image=None,
+               mask=None, unique_id=None):
+        gen = settings(seed, max_new_tokens, temperature)
+        is_llmga = mllm.family == "llmga"
+        prompts, responses, sources = [], [], []
+        for index, pil in enumerate(pil_batch(image, mask)):
+            request = build_request(task, text, pil, llmga=is_llmga, style=style)
+            for note in request.notes:
+                log.info("GenAssist RefinePrompt: %s", note)
+            answer = mllm.generate(request.first, gen, node_id=unique_id)
+            source = ""
+            if request.second is not None:
+                source = _parse(answer, mllm, index).prompt
+                follow_up = [*request.first, Message("assistant", answer), request.second]
+                answer = mllm.generate(follow_up, gen, node_id=unique_id)
+            prompts.append(_parse(answer, mllm, index).prompt)
+            responses.append(answer)
+            sources.append(source)
+        return (prompts, responses, sources)
+
+
+def _parse(answer, mllm, index):
+    try:
+        return parse_generation_answer(answer)
+    except AnswerError as error:
+        raise AnswerError(f"{mllm.name}, image {index}: {error}") from None
+
+
+class ExpressiveInstruction:
+    DESCRIPTION = ("MGIE expressive instruction: the MLLM imagines the edited image ('what will this image be "
+                   "like if …') and returns two explicit sentences, ready for the text input of "
+                   "InstructPix2Pix, Flux Kontext or Qwen-Image-Edit. (MGIE itself feeds hidden states to a "
+                   "fine-tuned InstructPix2Pix; this node gives the text, which any edit model can read.)"
+                   + _BATCH_NOTE)
+    CATEGORY = "GenAssist/Prompting"
+    FUNCTION = "express"
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("instruction",)
+    OUTPUT_IS_LIST = (True,)
+    OUTPUT_TOOLTIPS = ("The expressive instruction: first two sentences, ending with a period (one per image).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        inputs = dict(GENERATION_INPUTS)
+        inputs["max_new_tokens"] = ("INT", {"default": 96, "min": 8, "max": 2048, "tooltip": "Longest answer "
+                                            "in tokens (MGIE: 96)."})
+        inputs["temperature"] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                           "tooltip": "0 = greedy, as MGIE decodes."})
+        return {"required": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model)."}),
+            "image": ("IMAGE", {"tooltip": "The image to edit."}),
+            "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The brief edit, e.g. "
+                                       "'make it look like winter'."}),
+            **inputs,
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def express(self, mllm, image, instruction, seed, max_new_tokens, temperature, unique_id=None):
+        gen = settings(seed, max_new_tokens, temperature)
+        results = []
+        for index, pil in enumerate(pil_batch(image)):
+            answer = mllm.generate(mgie_request(instruction, pil), gen, node_id=unique_id)
+            try:
+                results.append(mgie_clean(answer))
+            except AnswerError as error:
+                raise AnswerError(f"{mllm.name}, image {index}: {error}") from None
+        return (results,)
+
+
+NODE_CLASS_MAPPINGS = {"GenAssist_RefinePrompt": RefinePrompt,
+                       "GenAssist_ExpressiveInstruction": ExpressiveInstruction}
+NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_RefinePrompt": "Refine Prompt (GenAssist, LLMGA)",
+                              "GenAssist_ExpressiveInstruction": "Expressive Instruction (GenAssist, MGIE)"}

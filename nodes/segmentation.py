@@ -1,0 +1,228 @@
+"""Reasoning segmentation: 'the object people would sit on' -> MASK, by LISA or by an MLLM + SAM."""
+
+import logging
+
+import folder_paths
+import torch
+
+from ..mllm.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
+from ..mllm.sam_masks import feather, grow, overlay, union
+from ..mllm.sam_model import OFFICIAL_FILES
+from ._folders import list_model_dirs
+from ._memory import preferred_dtype, wrap_model
+from ._mllm_handle import ModelContainer
+from ._progress import check_interrupt, progress_bar
+from ._sam_segmenters import GroundedSegmenter, LisaSegmenter, SamHandle, Segmentation
+from ._tensors import as_rgb, to_pil
+
+log = logging.getLogger("GenAssist")
+
+CATEGORY = "GenAssist/segmentation"
+INSTANCE_MODES = ("union", "one mask per instance")
+BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels")
+
+
+def _sam_choices() -> list[str]:
+    return sorted(set(folder_paths.get_filename_list("sams")) | set(OFFICIAL_FILES))
+
+
+def _lisa_choices() -> list[str]:
+    on_disk = {name for name in list_model_dirs("LLM")
+               if any(is_lisa_folder(f"{base}/{name}") for base in folder_paths.get_folder_paths("LLM"))}
+    return sorted(on_disk | set(LISA_MODELS))
+
+
+def _vision_choices() -> list[str]:
+    others = [d for d in list_model_dirs("LLM") if "clip" in d.lower() and d not in VISION_TOWERS]
+    return [DEFAULT_VISION_TOWER] + sorted(others)
+
+
+class LoadSAM:
+    DESCRIPTION = ("Load a segment-anything (SAM) model from models/sams. ViT-H, ViT-L and ViT-B are recognised "
+                   "from the weights; the official files can be downloaded here. Used by Grounded Segmenter to "
+                   "turn boxes into masks. Image embeddings are cached, so several queries on one image run the "
+                   "heavy image encoder once.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = ("GENASSIST_SAM",)
+    RETURN_NAMES = ("sam",)
+    OUTPUT_TOOLTIPS = ("The SAM model (managed by ComfyUI's memory manager), for Grounded Segmenter.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model_name": (_sam_choices(), {"tooltip": "A checkpoint in models/sams (.pth or .safetensors). "
+                           "The official names (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth, sam_vit_b_01ec64.pth) "
+                           "are listed even before they are downloaded."}),
+            "dtype": (["auto", "fp32", "fp16", "bf16"], {"default": "auto", "tooltip": "Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."}),
+            "download": ("BOOLEAN", {"default": False, "tooltip": "If the file is missing and is an official "
+                         "one, download it from dl.fbaipublicfiles.com into models/sams (checked against the "
+                         "checksum in its name). HF_HUB_OFFLINE=1 forbids downloading."}),
+        }}
+
+    def load(self, model_name, dtype="auto", download=False):
+        import comfy.model_management as mm
+
+        from ..mllm.sam_model import load_sam_file
+        from ..mllm.sam_store import resolve_sam
+
+        path = resolve_sam(model_name, folder_paths.get_full_path("sams", model_name),
+                           folder_paths.get_folder_paths("sams"), download=download)
+        torch_dtype = preferred_dtype(mm.get_torch_device(), dtype)
+        sam, spec = load_sam_file(path, torch_dtype)
+        patcher = wrap_model(ModelContainer(sam), role="model")
+        log.info("GenAssist: loaded SAM %s (%s, %s)", model_name, spec.variant, torch_dtype)
+        return (SamHandle(sam, spec, model_name, patcher),)
+
+
+class LoadLISA:
+    DESCRIPTION = ("Load a LISA reasoning-segmentation model (LISA-7B-v1, -explanatory, LISA-13B-llama2-v1, "
+                   "LISA++) from its released checkpoint folder in models/LLM, with the CLIP-L/14 vision tower "
+                   "from its own folder. LISA writes a [SEG] token whose hidden state prompts its built-in SAM.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = ("GENASSIST_SEGMENTER",)
+    RETURN_NAMES = ("segmenter",)
+    OUTPUT_TOOLTIPS = ("The LISA segmenter, for GenAssist Segment.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (_lisa_choices(), {"tooltip": "LISA checkpoint folder under models/LLM (as released on "
+                      "Hugging Face: config.json, tokenizer, pytorch_model-*.bin)."}),
+            "vision_tower": (_vision_choices(), {"default": DEFAULT_VISION_TOWER, "tooltip": "Folder under "
+                             "models/LLM with openai/clip-vit-large-patch14 (224 px). LISA checkpoints do not "
+                             "contain it."}),
+            "dtype": (["auto", "bf16", "fp16", "fp32"], {"default": "auto", "tooltip": "Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU. 7B needs about 16 GB in 16-bit."}),
+            "quantization": (["none", "8bit", "4bit"], {"default": "none", "tooltip": "8/4-bit weights for the "
+                             "language model only, via bitsandbytes (CUDA only; must be installed). SAM and the "
+                             "[SEG] head stay in full precision. A quantized model stays on the GPU."}),
+            "max_new_tokens": ("INT", {"default": 512, "min": 8, "max": 2048, "tooltip": "Longest answer "
+                               "(explanatory models write a sentence or two after [SEG])."}),
+            "download": ("BOOLEAN", {"default": False, "tooltip": "Fetch a missing listed model (and the CLIP "
+                         "tower) from Hugging Face into models/LLM. A complete copy is never re-downloaded; "
+                         "HF_HUB_OFFLINE=1 forbids downloading."}),
+        }}
+
+    def load(self, model, vision_tower, dtype="auto", quantization="none", max_new_tokens=512, download=False):
+        import comfy.model_management as mm
+
+        from ..mllm.lisa import load_lisa
+        from ..mllm.lisa_quant import quantize_language_model
+        from ..mllm.lisa_store import resolve_lisa, resolve_vision_tower
+
+        search = folder_paths.get_folder_paths("LLM")
+        folder = resolve_lisa(model, search, download=download)
+        vision_dir = resolve_vision_tower(vision_tower, search, download=download)
+        torch_dtype = preferred_dtype(mm.text_encoder_device(), dtype)
+        lisa = load_lisa(folder, vision_dir, dtype=torch_dtype)
+        patcher = None
+        if quantization != "none":  # bitsandbytes weights cannot move between devices: keep all on the GPU
+            device = mm.get_torch_device()
+            quantize_language_model(lisa, quantization, device)
+            lisa.to(device)
+        else:
+            patcher = wrap_model(ModelContainer(lisa), role="text_encoder")
+        activation = 2 * 1024**3 if torch_dtype != torch.float32 else 0
+        log.info("GenAssist: loaded LISA %s (%s)", model, torch_dtype)
+        return (LisaSegmenter(lisa, patcher, max_new_tokens, activation),)
+
+
+class GroundedSegmenterNode:
+    DESCRIPTION = ("Reasoning segmentation with any MLLM: it reasons about the query and answers JSON boxes "
+                   "(and points), which SAM turns into masks. A malformed answer gets one repair retry; if it "
+                   "is still unusable the result is an empty mask with the reason, not an error.")
+    CATEGORY = CATEGORY
+    FUNCTION = "build"
+    RETURN_TYPES = ("GENASSIST_SEGMENTER",)
+    RETURN_NAMES = ("segmenter",)
+    OUTPUT_TOOLTIPS = ("MLLM + SAM segmenter, for GenAssist Segment.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "Any MLLM (Load MLLM or MLLM Server). It must see images."}),
+            "sam": ("GENASSIST_SAM", {"tooltip": "From Load SAM."}),
+            "box_format": (list(BOX_FORMATS), {"default": "auto", "tooltip": "Coordinates the model is asked "
+                           "for. auto: Qwen2.5-VL -> pixels of its resized input, Qwen3-VL/Qwen2-VL -> 0-1000, "
+                           "others -> 0-1000. For a Qwen2.5-VL behind a server, pick qwen2.5-vl."}),
+            "max_new_tokens": ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest answer "
+                               "(thinking models need more)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Seed for the "
+                     "model (decoding is greedy; the seed only matters for servers that sample anyway)."}),
+        }}
+
+    def build(self, mllm, sam, box_format="auto", max_new_tokens=1024, seed=0):
+        return (GroundedSegmenter(mllm, sam, box_format, max_new_tokens, seed),)
+
+
+def _finish(masks: torch.Tensor, grow_px: int, feather_px: int) -> torch.Tensor:
+    return feather(grow(masks, grow_px), feather_px)
+
+
+class Segment:
+    DESCRIPTION = ("Segment what a query describes, e.g. 'the object people would sit on', with a LISA or "
+                   "grounded segmenter. MASK: 1 = the object (ready for inpainting), at the image's size. "
+                   "Nothing found gives an all-zero mask and says so in the explanation.")
+    CATEGORY = CATEGORY
+    FUNCTION = "segment"
+    RETURN_TYPES = ("MASK", "STRING", "IMAGE")
+    RETURN_NAMES = ("mask", "explanation", "overlay")
+    OUTPUT_TOOLTIPS = (
+        "1 = the object. union: one mask per image; one mask per instance: every instance of every image "
+        "(an image with none gives one empty mask).",
+        "What the model said about the query, one line per image.",
+        "Preview: the image with the mask in red (one per output mask).",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "segmenter": ("GENASSIST_SEGMENTER", {"tooltip": "From Load LISA or Grounded Segmenter."}),
+            "image": ("IMAGE", {"tooltip": "Image(s) to segment; every batch item is segmented."}),
+            "query": ("STRING", {"multiline": True, "default": "the object people would sit on",
+                                 "tooltip": "What to segment, in words; it may need reasoning."}),
+            "instances": (list(INSTANCE_MODES), {"default": "union", "tooltip": "union: all matches in one "
+                          "mask; one mask per instance: separate masks."}),
+            "grow_px": ("INT", {"default": 0, "min": -256, "max": 256, "tooltip": "Grow (positive) or shrink "
+                        "(negative) the mask by this many pixels; inpainting usually wants a few more."}),
+            "feather_px": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Soften the mask edge over "
+                           "this many pixels."}),
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def segment(self, segmenter, image, query, instances="union", grow_px=0, feather_px=0, unique_id=None):
+        rgb = as_rgb(image)
+        pils = to_pil(rgb)
+        masks, owners, lines = [], [], []
+        bar = progress_bar(len(pils), unique_id)
+        for index, pil in enumerate(pils):
+            check_interrupt()
+            result: Segmentation = segmenter.segment(pil, query, node_id=unique_id)
+            found = _finish(result.masks, grow_px, feather_px)
+            height, width = rgb.shape[1], rgb.shape[2]
+            if instances == "union" or found.shape[0] == 0:
+                found = union(found, height, width).unsqueeze(0)
+            masks.append(found)
+            owners += [index] * found.shape[0]
+            prefix = f"image {index + 1}: " if len(pils) > 1 else ""
+            lines.append(prefix + result.explanation)
+            bar.update(1)
+        mask = torch.cat(masks).float().clamp(0, 1)
+        previews = torch.stack([overlay(rgb[i], m) for i, m in zip(owners, mask)])
+        return (mask, "\n".join(lines), previews)
+
+
+NODE_CLASS_MAPPINGS = {
+    "GenAssist_LoadSAM": LoadSAM,
+    "GenAssist_LoadLISA": LoadLISA,
+    "GenAssist_GroundedSegmenter": GroundedSegmenterNode,
+    "GenAssist_Segment": Segment,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "GenAssist_LoadSAM": "Load SAM (GenAssist)",
+    "GenAssist_LoadLISA": "Load LISA (GenAssist)",
+    "GenAssist_GroundedSegmenter": "Grounded Segmenter (GenAssist)",
+    "GenAssist_Segment": "Segment (GenAssist)",
+}

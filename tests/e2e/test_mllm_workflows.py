@@ -1,0 +1,120 @@
+"""The shipped LLMGA / MGIE workflows run unmodified through the real ComfyUI server with tiny models, and
+the same graphs with a scripted OpenAI-compatible server show the parsed prompt flowing through."""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from harness.openai_server import ScriptedOpenAIServer
+from harness.workflow import ui_to_api
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
+PHOTO, MASKED = "genassist_example_photo.png", "genassist_example_masked.png"
+
+
+def write_inputs(tmp_path, server):
+    photo = Image.new("RGB", (320, 256), (90, 140, 200))
+    draw = ImageDraw.Draw(photo)
+    draw.rectangle((0, 170, 320, 256), fill=(60, 120, 50))
+    draw.ellipse((200, 30, 260, 90), fill=(250, 220, 80))
+    photo.save(tmp_path / PHOTO)
+    masked = photo.convert("RGBA")
+    masked.paste((0, 0, 0, 0), (100, 100, 180, 180))  # transparent = the hole (LoadImage mask = 1 - alpha)
+    masked.save(tmp_path / MASKED)
+    server.upload_image(tmp_path / PHOTO)
+    server.upload_image(tmp_path / MASKED)
+
+
+@pytest.fixture(scope="module")
+def models(tiny):
+    assert tiny.qwen25vl() == "Qwen2.5-VL-3B-Instruct"
+    assert tiny.sd15() == "v1-5-pruned-emaonly.safetensors"
+    tiny.sd15(name="sd-v1-5-inpainting.safetensors", unet_in_channels=9)
+    tiny.sd15(name="instruct-pix2pix-00-22000.safetensors", unet_in_channels=8)
+
+
+def load(name, comfy_server):
+    ui = json.loads((WORKFLOWS / name).read_text())
+    return ui, ui_to_api(ui, comfy_server.object_info())
+
+
+def node_of(graph, class_type):
+    return next(i for i, n in graph.items() if n["class_type"] == class_type)
+
+
+def saved_image(comfy_server, entry, graph):
+    (info,) = entry["outputs"][node_of(graph, "SaveImage")]["images"]
+    return Image.open(io.BytesIO(comfy_server.view(info)))
+
+
+def preview_text(entry, graph):
+    return entry["outputs"][node_of(graph, "PreviewAny")]["text"][0]
+
+
+@pytest.mark.parametrize("name,size", [
+    ("llmga_text_to_image.json", (512, 512)),
+    ("llmga_similar_image.json", (512, 512)),
+    ("llmga_inpaint.json", (320, 256)),
+    ("mgie_instruct_edit.json", (320, 256)),
+])
+def test_shipped_workflow_runs_with_local_tiny_model(comfy_server, models, tmp_path, name, size):
+    write_inputs(tmp_path, comfy_server)
+    ui, graph = load(name, comfy_server)
+    loader = graph[node_of(graph, "GenAssist_LoadMLLM")]
+    assert loader["inputs"]["model"] == "Qwen2.5-VL-3B-Instruct"
+    entry = comfy_server.run(graph, timeout=900, workflow=ui)
+    assert saved_image(comfy_server, entry, graph).size == size
+    assert preview_text(entry, graph).strip(), "the MLLM produced no prompt"
+
+
+def with_server(graph, base_url):
+    """The same graph with the local loader swapped for the server node (one sampling step: these tests
+    are about what reaches and leaves the MLLM; the shipped files run unmodified above)."""
+    graph[node_of(graph, "KSampler")]["inputs"]["steps"] = 1
+    loader = node_of(graph, "GenAssist_LoadMLLM")
+    graph[loader] = {"class_type": "GenAssist_MLLMServer",
+                     "inputs": {"base_url": base_url, "model": "scripted", "api_key_env": "", "timeout_s": 30,
+                                "stream": True, "cache_answers": False}}
+    return graph
+
+
+def test_inpaint_workflow_prompt_flow_and_mask_polarity(comfy_server, models, tmp_path):
+    write_inputs(tmp_path, comfy_server)
+    ui, graph = load("llmga_inpaint.json", comfy_server)
+    answer = "<think>fill the hole</think> <gen_image> a sunny meadow under a blue sky </gen_image>"
+    with ScriptedOpenAIServer(answer) as server:
+        entry = comfy_server.run(with_server(graph, server.base_url), timeout=900, workflow=ui)
+    assert preview_text(entry, graph) == "a sunny meadow under a blue sky"
+    request = server.requests[-1].json
+    assert "missing" in request["messages"][1]["content"][0]["text"]
+    import base64
+
+    url = request["messages"][1]["content"][1]["image_url"]["url"]
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert (seen[100:180, 100:180] == 0).all(), "the hole must reach the MLLM black"
+    assert tuple(seen[20, 20]) == (90, 140, 200)
+
+
+def test_mgie_workflow_instruction_flow(comfy_server, models, tmp_path):
+    write_inputs(tmp_path, comfy_server)
+    ui, graph = load("mgie_instruct_edit.json", comfy_server)
+    reply = "The trees and ground are covered in snow. The sky is pale grey. Children build a snowman."
+    with ScriptedOpenAIServer(reply) as server:
+        entry = comfy_server.run(with_server(graph, server.base_url), timeout=900, workflow=ui)
+    assert preview_text(entry, graph) == "The trees and ground are covered in snow. The sky is pale grey."
+    text = server.requests[-1].json["messages"][0]["content"][0]["text"]
+    assert text.startswith("what will this image be like if 'make it look like a snowy winter day'")
+
+
+def test_bad_server_answer_fails_the_node_not_the_server(comfy_server, models, tmp_path):
+    write_inputs(tmp_path, comfy_server)
+    ui, graph = load("llmga_text_to_image.json", comfy_server)
+    with ScriptedOpenAIServer("I'm sorry, but I can't help with that.") as server:
+        entry = comfy_server.run(with_server(graph, server.base_url), timeout=300, expect_error=True)
+    error = comfy_server.execution_error(entry)
+    assert error["node_type"] == "GenAssist_RefinePrompt" and "refused" in error["exception_message"]
+    assert comfy_server.object_info("GenAssist_RefinePrompt")  # the server is still up

@@ -1,0 +1,53 @@
+"""LISA folders: recognised by config, fetched only when asked (with the .bin shards LISA ships), offline."""
+
+import json
+
+import pytest
+
+from mllm.lisa_store import is_lisa_folder, resolve_lisa, resolve_vision_tower
+from mllm.model_store import ModelMissingError
+
+
+def fake_downloader(calls):
+    def download(repo_id, local_dir, allow_patterns):
+        calls.append((repo_id, allow_patterns))
+        from pathlib import Path
+
+        folder = Path(local_dir)
+        (folder / "config.json").write_text(json.dumps({"architectures": ["LISAForCausalLM"], "mm_hidden_size": 1024}))
+        (folder / "tokenizer.model").write_bytes(b"sp")
+        (folder / "tokenizer.json").write_text("{}")
+        (folder / "pytorch_model.bin").write_bytes(b"w")
+
+    return download
+
+
+def test_download_only_when_asked_and_with_bin_shards(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(ModelMissingError, match="huggingface-cli download xinlai/LISA-7B-v1"):
+        resolve_lisa("LISA-7B-v1", [str(tmp_path)])
+    calls = []
+    folder = resolve_lisa("LISA-7B-v1", [str(tmp_path)], download=True, downloader=fake_downloader(calls))
+    assert folder == str(tmp_path / "LISA-7B-v1") and is_lisa_folder(folder)
+    assert calls[0][0] == "xinlai/LISA-7B-v1" and "*.bin" in calls[0][1]
+    assert resolve_lisa("LISA-7B-v1", [str(tmp_path)], download=True, downloader=fake_downloader(calls)) == folder
+    assert len(calls) == 1  # a complete copy is never fetched again
+    tower = resolve_vision_tower("clip-vit-large-patch14", [str(tmp_path)], download=True,
+                                 downloader=fake_downloader(calls))
+    assert calls[1][0] == "openai/clip-vit-large-patch14" and "*.bin" not in calls[1][1]
+    assert tower.endswith("clip-vit-large-patch14")
+
+
+def test_offline_forbids_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelMissingError, match="HF_HUB_OFFLINE=1 forbids"):
+        resolve_lisa("LISA_Plus_7b", [str(tmp_path)], download=True, downloader=lambda **kw: pytest.fail("net"))
+    with pytest.raises(ModelMissingError, match="CLIP vision tower"):
+        resolve_vision_tower("clip-vit-large-patch14", [str(tmp_path)])
+
+
+def test_is_lisa_folder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava", "mm_hidden_size": 1024}))
+    assert not is_lisa_folder(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava", "mm_hidden_size": 1024, "out_dim": 256}))
+    assert is_lisa_folder(str(tmp_path))
