@@ -24,7 +24,7 @@ def scoped_seed(seed: int, device: torch.device):
         yield
 
 
-class _Hooks:
+class DecodeHooks:
     """Both the streamer (put/end) and a stopping criterion (__call__) of transformers' generate."""
 
     def __init__(self, tokenizer, on_text, should_stop, stop_strings):
@@ -88,7 +88,7 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
     from transformers import StoppingCriteriaList
 
     device = next(model.parameters()).device
-    hooks = _Hooks(tokenizer, on_text, should_stop, stop_strings)
+    hooks = DecodeHooks(tokenizer, on_text, should_stop, stop_strings)
     eos = eos_ids(model, tokenizer, extra_eos_tokens)
     sampling = settings.temperature > 0
     kwargs = dict(max_new_tokens=int(settings.max_new_tokens), do_sample=sampling, num_beams=1,
@@ -107,7 +107,3 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
     new_ids = output[0, prompt_len:] if output.shape[-1] > prompt_len else output[0, :0]
     text = tokenizer.decode(new_ids, skip_special_tokens=True)
     return cut_at_stop(text, stop_strings).strip()
-
-
-# public name for other decoding loops (LISA reads hidden states, so it drives generate itself)
-DecodeHooks = _Hooks

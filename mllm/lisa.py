@@ -18,7 +18,7 @@ from torch import nn
 
 from . import weights
 from .backend import GenerationSettings
-from .decoding import _Hooks, eos_ids, scoped_seed
+from .decoding import DecodeHooks, eos_ids, scoped_seed
 from .image_tokens import splice_image_features
 from .legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
 from .sam_cache import EmbeddingCache
@@ -105,7 +105,7 @@ class LisaModel(nn.Module):
     def generate_ids(self, embeds: torch.Tensor, settings: GenerationSettings, on_text=None,
                      should_stop=None) -> list[int]:
         lm = self.llava.language_model
-        hooks = _Hooks(self.tokenizer, on_text, should_stop, [])
+        hooks = DecodeHooks(self.tokenizer, on_text, should_stop, [])
         eos = eos_ids(lm, self.tokenizer)
         from transformers import StoppingCriteriaList
 

@@ -1,10 +1,13 @@
 """Nodes that produce a GENASSIST_MLLM: a local model folder, or an OpenAI-compatible server."""
 
 import logging
+import os
 
 import comfy.model_management as mm
 import folder_paths
 
+from ..mllm.lisa_store import VISION_TOWERS as LISA_VISION_TOWERS
+from ..mllm.lisa_store import is_lisa_folder
 from ..mllm.loader import load_backend, vision_tower_name
 from ..mllm.model_store import CURATED, VISION_TOWERS, ModelMissingError, resolve_model
 from ..mllm.openai_backend import OpenAIBackend
@@ -19,7 +22,10 @@ _CACHE_TIP = ("Keep answers on disk (ComfyUI user folder), keyed by model, promp
 
 
 def _model_choices() -> list[str]:
-    return sorted((set(list_model_dirs("LLM")) | set(CURATED)) - VISION_TOWERS)
+    """MLLM folders and the download list; vision towers and LISA checkpoints have their own loaders."""
+    local = {name for name in list_model_dirs("LLM")
+             if not any(is_lisa_folder(os.path.join(base, name)) for base in folder_paths.get_folder_paths("LLM"))}
+    return sorted((local | set(CURATED)) - VISION_TOWERS - set(LISA_VISION_TOWERS))
 
 
 class LoadMLLM:

@@ -213,3 +213,11 @@ def test_cancel_stops_a_local_model_within_one_token(comfy_host, tiny):
     # cancel arrived while token 1 was streamed; generate checks it before decoding token 3 at the latest
     assert len(streamed) <= 2, "decoding went on after cancel"
     assert not mm.processing_interrupted()
+
+
+def test_model_list_offers_mllms_not_lisa_or_vision_towers(comfy_host, tiny):
+    qwen, lisa = tiny.qwen25vl(), tiny.lisa()
+    choices = node(comfy_host, "GenAssist_LoadMLLM").INPUT_TYPES()["required"]["model"][0]
+    assert qwen in choices
+    assert lisa not in choices, "LISA checkpoints load with GenAssist_LoadLISA"
+    assert not {"clip-vit-large-patch14", "clip-vit-large-patch14-336"} & set(choices)
