@@ -1,4 +1,4 @@
-"""The shipped LLMGA / MGIE workflows run unmodified through the real ComfyUI server with tiny models, and
+"""The shipped LLMGA / MGIE workflows run (sampler steps and empty-latent size lowered for CPU) through the real ComfyUI server with tiny models, and
 the same graphs with a scripted OpenAI-compatible server show the parsed prompt flowing through."""
 
 import io
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from harness.openai_server import ScriptedOpenAIServer
-from harness.workflow import ui_to_api
+from harness.workflow import lighten_for_cpu, ui_to_api
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 PHOTO, MASKED = "genassist_example_photo.png", "genassist_example_masked.png"
@@ -56,8 +56,8 @@ def preview_text(entry, graph):
 
 
 @pytest.mark.parametrize("name,size", [
-    ("llmga_text_to_image.json", (512, 512)),
-    ("llmga_similar_image.json", (512, 512)),
+    ("llmga_text_to_image.json", (64, 64)),
+    ("llmga_similar_image.json", (64, 64)),
     ("llmga_inpaint.json", (320, 256)),
     ("mgie_instruct_edit.json", (320, 256)),
 ])
@@ -66,6 +66,8 @@ def test_shipped_workflow_runs_with_local_tiny_model(comfy_server, models, tmp_p
     ui, graph = load(name, comfy_server)
     loader = graph[node_of(graph, "GenAssist_LoadMLLM")]
     assert loader["inputs"]["model"] == "Qwen2.5-VL-3B-Instruct"
+    shipped = lighten_for_cpu(graph)
+    assert {v["steps"] for v in shipped.values() if "steps" in v} == {20}
     entry = comfy_server.run(graph, timeout=900, workflow=ui)
     assert saved_image(comfy_server, entry, graph).size == size
     assert preview_text(entry, graph).strip(), "the MLLM produced no prompt"
@@ -73,8 +75,8 @@ def test_shipped_workflow_runs_with_local_tiny_model(comfy_server, models, tmp_p
 
 def with_server(graph, base_url):
     """The same graph with the local loader swapped for the server node (one sampling step: these tests
-    are about what reaches and leaves the MLLM; the shipped files run unmodified above)."""
-    graph[node_of(graph, "KSampler")]["inputs"]["steps"] = 1
+    are about what reaches and leaves the MLLM)."""
+    lighten_for_cpu(graph, steps=1)
     loader = node_of(graph, "GenAssist_LoadMLLM")
     graph[loader] = {"class_type": "GenAssist_MLLMServer",
                      "inputs": {"base_url": base_url, "model": "scripted", "api_key_env": "", "timeout_s": 30,
