@@ -296,4 +296,4 @@ def native_report(clip, text: str, tokens: dict, layouts, notes: list[str]) -> s
 
 
 NODE_CLASS_MAPPINGS = {"GenAssist_LongPromptEncode": LongPromptEncode}
-NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_LongPromptEncode": "Long Prompt Encode (CLIP, LLMGA)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_LongPromptEncode": "Long Prompt Encode (GenAssist, LLMGA)"}

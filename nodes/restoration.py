@@ -57,7 +57,7 @@ class GenAssist_LoadDiffRIR:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GENASSIST_RESTORER",)
     RETURN_NAMES = ("restorer",)
-    OUTPUT_TOOLTIPS = ("The DiffRIR network, managed by ComfyUI's memory manager; connect to GenAssist Restore.",)
+    OUTPUT_TOOLTIPS = ("The DiffRIR network, managed by ComfyUI's memory manager; connect to Restore with DiffRIR (GenAssist).",)
     FUNCTION = "load"
 
     @classmethod
@@ -95,7 +95,7 @@ class GenAssist_Restore:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "restorer": ("GENASSIST_RESTORER", {"tooltip": "From GenAssist Load DiffRIR."}),
+                "restorer": ("GENASSIST_RESTORER", {"tooltip": "From Load DiffRIR (GenAssist)."}),
                 "image": ("IMAGE", {"tooltip": "The generated image (VAE decode of the inpaint/outpaint). For "
                                                "an x2/x4 restorer, the low-resolution image; it is resized "
                                                "to reference/scale if needed."}),
@@ -208,7 +208,7 @@ NODE_CLASS_MAPPINGS = {
     "GenAssist_HarmonizeSeams": GenAssist_HarmonizeSeams,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "GenAssist_LoadDiffRIR": "GenAssist Load DiffRIR",
-    "GenAssist_Restore": "GenAssist Restore (DiffRIR)",
-    "GenAssist_HarmonizeSeams": "GenAssist Harmonize Seams",
+    "GenAssist_LoadDiffRIR": "Load DiffRIR (GenAssist)",
+    "GenAssist_Restore": "Restore with DiffRIR (GenAssist)",
+    "GenAssist_HarmonizeSeams": "Harmonize Seams (GenAssist)",
 }
