@@ -58,6 +58,7 @@ def preview_text(entry, graph):
 @pytest.mark.parametrize("name,size", [
     ("llmga_text_to_image.json", (64, 64)),
     ("llmga_similar_image.json", (64, 64)),
+    ("llmga_long_prompt_sd15.json", (64, 64)),
     ("llmga_inpaint.json", (320, 256)),
     ("mgie_instruct_edit.json", (320, 256)),
 ])
@@ -71,6 +72,10 @@ def test_shipped_workflow_runs_with_local_tiny_model(comfy_server, models, tmp_p
     entry = comfy_server.run(graph, timeout=900, workflow=ui)
     assert saved_image(comfy_server, entry, graph).size == size
     assert preview_text(entry, graph).strip(), "the MLLM produced no prompt"
+    if any(n["class_type"] == "GenAssist_LongPromptEncode" for n in graph.values()):
+        # the refined prompt reached the long-prompt encoder, whose report is shown
+        reports = [out["text"][0] for out in entry["outputs"].values() if "text" in out]
+        assert any(r.startswith("strategy: sentence") for r in reports), reports
 
 
 def with_server(graph, base_url):
