@@ -27,7 +27,7 @@ def preferred_dtype(device, choice: str = "auto"):
     explicit = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     if choice in explicit:
         return explicit[choice]
-    if mm.is_device_cpu(device) if hasattr(mm, "is_device_cpu") else str(device) == "cpu":
+    if mm.is_device_cpu(device):
         return torch.float32
     if mm.should_use_bf16(device):
         return torch.bfloat16

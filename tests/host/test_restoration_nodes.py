@@ -33,7 +33,7 @@ def test_nodes_registered_with_their_types(comfy_host):
     assert mapping["GenAssist_Restore"].INPUT_TYPES()["required"]["restorer"][0] == "GENASSIST_RESTORER"
     assert mapping["GenAssist_Restore"].RETURN_TYPES == ("IMAGE",)
     assert mapping["GenAssist_HarmonizeSeams"].RETURN_TYPES == ("IMAGE",)
-    assert comfy_host.NODE_DISPLAY_NAME_MAPPINGS["GenAssist_HarmonizeSeams"] == "GenAssist Harmonize Seams"
+    assert comfy_host.NODE_DISPLAY_NAME_MAPPINGS["GenAssist_HarmonizeSeams"] == "Harmonize Seams (GenAssist)"
 
 
 def test_loader_lists_files_in_models_diffrir(comfy_host, tiny):
