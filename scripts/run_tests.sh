@@ -12,4 +12,11 @@ args=()
 for arg in "$@"; do args+=("${arg#tests/}"); done
 start=$(date +%s)
 "$COMFYUI_PYTHON" -m pytest -c pytest.ini --rootdir . "${args[@]}"
+# A whole-suite run also checks the other end of the supported transformers range on the unit layer
+# (the libraries, no ComfyUI), with that version overlaid on the host's packages.
+compat="$ROOT/.host/compat/transformers-${COMPAT_TRANSFORMERS:-none}"
+if [ "$#" = 0 ] && [ -f "$compat/.complete" ]; then
+  echo "[genassist-test] unit layer again with transformers $COMPAT_TRANSFORMERS"
+  PYTHONPATH="$compat" "$COMFYUI_PYTHON" -m pytest -c pytest.ini --rootdir . unit -q
+fi
 echo "[genassist-test] suite wall time: $(( $(date +%s) - start ))s"

@@ -17,6 +17,7 @@ WANT_TEST=0
 
 HORDE_WHEEL_VERSION="2.22.2"   # vendors ComfyUI 0.3.75
 TORCH_SPEC="torch==2.15.0 torchvision==0.29.2"
+COMPAT_TRANSFORMERS="4.57.1"
 
 log() { printf '[genassist-setup] %s\n' "$*" >&2; }
 mkdir -p "$HOST"
@@ -70,6 +71,18 @@ if [ "$WANT_TEST" = 1 ]; then
     "$PY" -m pip install -q -r "$ROOT/tests/requirements.txt"
     touch "$stamp"
   fi
+  # The oldest transformers we test against (Qwen3-VL's minimum), as an overlay for the unit layer.
+  compat="$HOST/compat/transformers-$COMPAT_TRANSFORMERS"
+  if [ ! -f "$compat/.complete" ]; then
+    log "installing transformers==$COMPAT_TRANSFORMERS overlay for the compatibility run"
+    rm -rf "$compat.partial"
+    # only what differs from the host's packages (the rest, numpy included, stays the host's)
+    "$PY" -m pip install -q --no-deps --target "$compat.partial" "transformers==$COMPAT_TRANSFORMERS" \
+      "tokenizers>=0.22,<=0.23" "huggingface_hub>=0.34,<1.0"
+    touch "$compat.partial/.complete"
+    rm -rf "$compat"
+    mv "$compat.partial" "$compat"
+  fi
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     log "installing Debian chromium + chromium-driver for the browser tests"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -87,5 +100,6 @@ genassist_dev:
   base_path: $HOST
   custom_nodes: custom_nodes
 YAML
-printf 'COMFYUI_DIR=%s\nCOMFYUI_PYTHON=%s\n' "$COMFY" "$PY" > "$HOST/host.env"
+printf 'COMFYUI_DIR=%s\nCOMFYUI_PYTHON=%s\nCOMPAT_TRANSFORMERS=%s\n' "$COMFY" "$PY" "$COMPAT_TRANSFORMERS" \
+  > "$HOST/host.env"
 log "host ready: $COMFY ($PY)"

@@ -94,12 +94,20 @@ def lisa_config(vocab_size: int) -> dict:
             "transformers_version": "4.31.0"}
 
 
+def portable_tokenizer_class(config_path: Path) -> None:
+    """transformers 5 saves its own backend class name; name the fast tokenizer both 4.5x and 5.x load."""
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2))
+
+
 def write_lisa(folder: Path, seed: int) -> None:
     tokenizer = lisa_tokenizer()
     vocab_size = len(tokenizer)
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         tokenizer.save_pretrained(str(tmp))
+        portable_tokenizer_class(tmp / "tokenizer_config.json")
         (tmp / "config.json").write_text(json.dumps(lisa_config(vocab_size), indent=2))
         seg_id = tokenizer("[SEG]", add_special_tokens=False).input_ids[0]
         save_file(lisa_state_dict(vocab_size, seg_id, tokenizer.eos_token_id, seed), str(tmp / "model.safetensors"), metadata={"format": "pt"})
