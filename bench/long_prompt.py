@@ -7,7 +7,6 @@ the timing is that of a real CLIP-L).
 """
 
 import argparse
-import asyncio
 import logging
 import statistics
 import sys
@@ -19,55 +18,15 @@ PACK = Path(__file__).resolve().parents[1]
 sys.path.append(str(PACK / "tests"))
 
 from harness import host  # noqa: E402
+from harness.inprocess import start_comfy  # noqa: E402
+from harness.sample_text import SENTENCES  # noqa: E402
 
 log = logging.getLogger("bench.long_prompt")
-MODEL_FOLDERS = ("checkpoints", "vae", "clip", "text_encoders", "diffusion_models", "loras", "LLM", "sams", "diffrir")
-SENTENCES = [
-    "A lone lighthouse keeper in a yellow raincoat stands on the rocky shore of a northern island.",
-    "Behind him the whitewashed tower rises against a bruised purple sky, its lamp just lit.",
-    "Waves crash over black basalt, throwing white spray that catches the last orange light.",
-    "A small wooden boat is pulled up on the pebbles, its red paint faded and peeling.",
-    "Seabirds wheel above the cliffs, and far out at sea a cargo ship crosses the horizon.",
-    "The keeper holds a brass lantern in his left hand and a coil of rope over his shoulder.",
-    "His grey beard is wet with rain, and his eyes are fixed on the darkening water.",
-    "Tufts of pale grass bend in the wind along the path that climbs to the tower door.",
-    "The scene is painted in a loose impressionist style with thick visible brushstrokes.",
-    "Cinematic composition, dramatic lighting, high detail, muted palette with warm accents.",
-    "In the foreground, wet stones glisten and a tide pool reflects the glowing lamp.",
-    "A weathered wooden sign near the path reads North Point in faded white letters.",
-    "Mist drifts low over the water, softening the outline of a second island far away.",
-    "The air feels cold and heavy, and the first stars are beginning to show overhead.",
-    "Rain streaks the lantern glass and the light trembles in the wind off the sea.",
-    "Far below, the harbour lights of a small village flicker on one by one.",
-]
 
 
 def start_host(gpu: bool):
-    comfy = str(host.comfy_dir())
-    sys.path.insert(0, comfy)
-    import comfy.options
-
-    comfy.options.args_parsing = False
-    from comfy.cli_args import args
-
-    args.cpu = not gpu
-    args.disable_all_custom_nodes = True
-    args.whitelist_custom_nodes = [host.PACK_NAME]
-    import folder_paths
-    import utils.extra_config
-
-    from harness.server import write_paths_yaml
-
     models = host.HOST_DIR / "test_models"
-    for sub in MODEL_FOLDERS:
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench_long_prompt_"))
-    yaml = write_paths_yaml(work / "paths.yaml", models, {name: name for name in MODEL_FOLDERS})
-    utils.extra_config.load_extra_path_config(str(yaml))
-    folder_paths.set_output_directory(str(work))
-    import nodes
-
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    nodes = start_comfy(models, Path(tempfile.mkdtemp(prefix="bench_long_prompt_")), cpu=not gpu)
     from tiny_models import TinyModels
 
     return nodes, TinyModels(models)

@@ -1,6 +1,5 @@
-"""Shared fixtures. Layers are marked by folder: unit/ host/ e2e/ browser/ (see pyproject markers)."""
+"""Shared fixtures. Layers are marked by folder: unit/ host/ e2e/ browser/ (markers in pytest.ini)."""
 
-import asyncio
 import os
 import shutil
 import sys
@@ -21,14 +20,10 @@ for path in (str(TESTS_DIR), str(PACK_DIR)):
         sys.path.append(path)
 
 from harness import host  # noqa: E402
+from harness.inprocess import MODEL_FOLDERS, ensure_models_tree, start_comfy  # noqa: E402
 from harness.server import ComfyServer, write_paths_yaml  # noqa: E402
 
 LAYERS = ("unit", "host", "e2e", "browser")
-
-# models/<folder> layout of the test models tree shared by the host and server fixtures
-MODEL_FOLDERS = {name: name for name in (
-    "checkpoints", "vae", "clip", "text_encoders", "diffusion_models", "loras", "LLM", "sams", "diffrir",
-)}
 
 
 def pytest_collection_modifyitems(items):
@@ -41,10 +36,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The test models tree (tiny random-weight models, cached across runs)."""
-    path = host.HOST_DIR / "test_models"
-    for sub in MODEL_FOLDERS.values():
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_models_tree(host.HOST_DIR / "test_models")
 
 
 @pytest.fixture(scope="session")
@@ -58,27 +50,7 @@ def tiny(models_dir):
 @pytest.fixture(scope="session")
 def comfy_host(models_dir, tmp_path_factory):
     """The real ComfyUI, in-process: its node registry with GenAssist loaded (CPU)."""
-    comfy = str(host.comfy_dir())
-    if comfy not in sys.path:
-        sys.path.insert(0, comfy)
-    import comfy.options
-
-    comfy.options.args_parsing = False
-    from comfy.cli_args import args
-
-    args.cpu = True
-    args.disable_all_custom_nodes = True
-    args.whitelist_custom_nodes = [host.PACK_NAME]
-    import folder_paths
-    import utils.extra_config
-
-    yaml = write_paths_yaml(tmp_path_factory.mktemp("host") / "paths.yaml", models_dir, MODEL_FOLDERS)
-    utils.extra_config.load_extra_path_config(str(yaml))
-    folder_paths.set_output_directory(str(tmp_path_factory.mktemp("host_output")))
-    import nodes
-
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-    return nodes
+    return start_comfy(models_dir, tmp_path_factory.mktemp("host"))
 
 
 @pytest.fixture(scope="session")

@@ -5,24 +5,11 @@ import re
 import pytest
 import torch
 
+from harness.sample_text import SENTENCES as ALL_SENTENCES
+
 SHORT = "a photo of a red fox sitting in tall grass at sunset, golden light, shallow depth of field"
-SENTENCES = [
-    "A lone lighthouse keeper in a yellow raincoat stands on the rocky shore of a northern island.",
-    "Behind him the whitewashed tower rises against a bruised purple sky, its lamp just lit.",
-    "Waves crash over black basalt, throwing white spray that catches the last orange light.",
-    "A small wooden boat is pulled up on the pebbles, its red paint faded and peeling.",
-    "Seabirds wheel above the cliffs, and far out at sea a cargo ship crosses the horizon.",
-    "The keeper holds a brass lantern in his left hand and a coil of rope over his shoulder.",
-    "His grey beard is wet with rain, and his eyes are fixed on the darkening water.",
-    "Tufts of pale grass bend in the wind along the path that climbs to the tower door.",
-    "The scene is painted in a loose impressionist style with thick visible brushstrokes.",
-    "Cinematic composition, dramatic lighting, high detail, muted palette with warm accents.",
-    "In the foreground, wet stones glisten and a tide pool reflects the glowing lamp.",
-    "A weathered wooden sign near the path reads North Point in faded white letters.",
-    "Mist drifts low over the water, softening the outline of a second island far away.",
-    "The air feels cold and heavy, and the first stars are beginning to show overhead.",
-]
-LONG = " ".join(SENTENCES)
+SENTENCES = ALL_SENTENCES[:14]
+LONG = " ".join(SENTENCES)  # about 230 CLIP tokens
 
 
 @pytest.fixture(scope="module")
