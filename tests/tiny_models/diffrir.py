@@ -5,6 +5,7 @@ the pack's network code, so loading these files strictly checks the pack against
 Sizes are tiny (dim 8, one block per stage); ``layout(...)`` with the defaults is the released size.
 """
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,43 @@ def tiny_state_dict(scale: int = 1, seed: int = SEED, **sizes) -> dict[str, torc
             state[key] = state["denoise." + key[len("diffusion.model."):]].clone()
         elif key.startswith("diffusion.condition."):
             state[key] = state["condition." + key[len("diffusion.condition."):]].clone()
+    state.update(ddpm_buffers())
+    return state
+
+
+# The golden fixture's network (tests/unit/test_diffrir_golden.py): DiffRIR hard-codes the prior width
+# (CPEN n_feats 64 -> a 256-d prior), so only the transformer is small.
+GOLDEN = {"dim": 8, "num_blocks": (1, 1, 1, 1), "refinement": 1, "heads": (1, 2, 4, 8), "ffn": 2.2,
+          "feats": 64, "n_encoder_res": 2, "n_denoise_res": 1}
+
+
+def _golden_tensor(key: str, shape: torch.Size, seed: int) -> torch.Tensor:
+    """Lively values so every layer matters: norms near 1, temperatures in [1, 1.5], small non-zero biases,
+    other weights N(0, 1/fan_in) (activations keep about unit scale through the layers)."""
+    gen = torch.Generator().manual_seed(seed ^ zlib.crc32(key.encode()))
+    noise = torch.randn(shape, generator=gen, dtype=torch.float64)
+    if key.endswith("body.weight") and ".norm" in key:
+        return 1.0 + 0.1 * noise
+    if key.endswith("temperature"):
+        return 1.0 + 0.5 * torch.rand(shape, generator=gen, dtype=torch.float64)
+    if key.endswith("bias"):
+        return 0.05 * noise
+    fan_in = max(1, int(np.prod(shape[1:])))
+    # the prior's MLPs get a gain of 2 (LeakyReLU layers would shrink it to nothing), the modulation
+    # projections 0.5 (x * scale + shift in every block would otherwise blow the output up)
+    gain = 0.5 if ".kernel." in key else 2.0 if key.startswith(("condition.mlp", "denoise.")) else 1.0
+    return gain * noise / fan_in**0.5
+
+
+def golden_state_dict(scale: int, seed: int = SEED) -> dict[str, torch.Tensor]:
+    """The golden fixture's weights, float32, in the released layout (duplicates and buffers included)."""
+    shapes = layout(scale, **GOLDEN)
+    state = {k: _golden_tensor(k, v, seed).float() for k, v in shapes.items()
+             if not k.startswith(("diffusion.model.", "diffusion.condition.")) and k not in ddpm_buffers()}
+    for key in shapes:
+        for alias, canonical in (("diffusion.model.", "denoise."), ("diffusion.condition.", "condition.")):
+            if key.startswith(alias):
+                state[key] = state[canonical + key[len(alias):]].clone()
     state.update(ddpm_buffers())
     return state
 
