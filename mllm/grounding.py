@@ -14,14 +14,13 @@ so a queue of many images never stops on one bad answer.
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from .backend import GenerationSettings, Message
-from .parsing import split_thinking
+from .structured_answer import StructuredAnswerError, ask_with_repair, extract_json
 
 CONVENTIONS = ("qwen2.5-vl", "0-1000", "0-1", "pixels")
 FAMILY_CONVENTIONS = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "0-1000", "qwen2_vl": "0-1000"}
@@ -32,11 +31,10 @@ _SLACK = 0.02  # coordinates this far (relative) outside the range are clamped, 
 _BOX_KEYS = ("box", "bbox", "bbox_2d", "box_2d")
 _POINT_KEYS = ("points", "point", "point_2d", "points_2d")
 _LIST_KEYS = ("objects", "boxes", "detections", "results", "instances")
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
-class GroundingAnswerError(ValueError):
-    """The answer is not usable JSON boxes (the message is shown to the model in the repair turn)."""
+# The answer is not usable JSON boxes (the message is shown to the model in the repair turn).
+GroundingAnswerError = StructuredAnswerError
 
 
 def convention_for(family: str, override: str = "auto") -> str:
@@ -146,25 +144,6 @@ class GroundingResult:
         return bool(self.objects)
 
 
-def extract_json(text: str):
-    """The JSON value in a model answer: drops <think> blocks and code fences, then reads the first
-    JSON object/array (prose before or after is ignored)."""
-    visible, _ = split_thinking(text or "")
-    fenced = _FENCE.search(visible)
-    candidates = ([fenced.group(1)] if fenced else []) + [visible]
-    decoder = json.JSONDecoder()
-    for candidate in candidates:
-        for start, char in enumerate(candidate):
-            if char not in "[{":
-                continue
-            try:
-                value, _ = decoder.raw_decode(candidate[start:])
-                return value
-            except json.JSONDecodeError:
-                continue
-    raise GroundingAnswerError("it contains no JSON object")
-
-
 def _numbers(value, count: int, what: str) -> list[float]:
     if isinstance(value, dict):  # {"x1":..,"y1":..} style
         keys = ("x1", "y1", "x2", "y2") if count == 4 else ("x", "y")
@@ -251,16 +230,9 @@ def ground(generate: Callable[[list[Message], GenerationSettings], str], image: 
     if not query.strip():
         raise ValueError("the query is empty: describe what to segment, e.g. 'the object people sit on'")
     messages = [Message("user", grounding_prompt(query, frame), [image])]
-    answers = [generate(messages, settings)]
-    try:
-        objects, explanation = parse_grounding(answers[0], frame)
-        return GroundingResult(objects, explanation, answers)
-    except GroundingAnswerError as error:
-        first_error = str(error)
-    repair = messages + [Message("assistant", answers[0]), Message("user", repair_prompt(first_error, frame))]
-    answers.append(generate(repair, settings))
-    try:
-        objects, explanation = parse_grounding(answers[1], frame)
-        return GroundingResult(objects, explanation, answers)
-    except GroundingAnswerError as error:
-        return GroundingResult([], "", answers, error=f"{first_error}; after one retry: {error}")
+    parsed, answers, error = ask_with_repair(generate, messages, settings, lambda text: parse_grounding(text, frame),
+                                             lambda reason: repair_prompt(reason, frame))
+    if error:
+        return GroundingResult([], "", answers, error=error)
+    objects, explanation = parsed
+    return GroundingResult(objects, explanation, answers)

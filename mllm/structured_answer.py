@@ -1,0 +1,95 @@
+"""JSON answers from an MLLM: a tolerant reader and the ask -> validate -> one repair turn loop.
+
+Shared by everything that asks a model for structured output (grounding boxes, edit plans). Models wrap
+JSON in <think> blocks, code fences, LLMGA's <gen_image> tags or prose; small models add trailing commas
+or write Python literals. The reader accepts all of that; anything else is a StructuredAnswerError whose
+message is shown to the model in the repair turn, so it says plainly what was wrong.
+"""
+
+import ast
+import json
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from .backend import GenerationSettings, Message
+from .parsing import END_TAG, START_TAG, split_thinking
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+T = TypeVar("T")
+
+
+class StructuredAnswerError(ValueError):
+    """The answer is not the JSON that was asked for (the message is shown to the model in the repair turn)."""
+
+
+def _decode_at(candidate: str, start: int):
+    """The JSON (or Python-literal) value starting at `start`, or raise ValueError."""
+    decoder = json.JSONDecoder()
+    try:
+        return decoder.raw_decode(candidate[start:])[0]
+    except json.JSONDecodeError:
+        pass
+    tail = candidate[start:]
+    end = max(tail.rfind("}"), tail.rfind("]"))
+    if end == -1:
+        raise ValueError("no closing bracket")
+    body = tail[:end + 1]
+    try:
+        return json.loads(_TRAILING_COMMA.sub(r"\1", body))
+    except json.JSONDecodeError:
+        pass
+    if len(body) > 50_000:
+        raise ValueError("too long to read as a literal")
+    try:
+        value = ast.literal_eval(body)  # literals only: safe on untrusted text
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError) as error:
+        raise ValueError("not a literal") from error
+    if not isinstance(value, (dict, list)):
+        raise ValueError("not an object")
+    return value
+
+
+def extract_json(text: str):
+    """The JSON value in a model answer: drops <think> blocks, code fences and LLMGA tags, then reads the
+    first JSON object/array (prose before or after is ignored; trailing commas and Python-style quoting
+    are accepted)."""
+    visible, _ = split_thinking(text or "")
+    visible = visible.replace(START_TAG, " ").replace(END_TAG, " ")
+    fenced = _FENCE.search(visible)
+    candidates = ([fenced.group(1)] if fenced else []) + [visible]
+    saw_bracket = False
+    for candidate in candidates:
+        for start, char in enumerate(candidate):
+            if char not in "[{":
+                continue
+            saw_bracket = True
+            try:
+                return _decode_at(candidate, start)
+            except (ValueError, RecursionError):
+                continue
+    if saw_bracket:
+        raise StructuredAnswerError("its JSON is cut off or malformed (no complete JSON object could be read)")
+    raise StructuredAnswerError("it contains no JSON object")
+
+
+def ask_with_repair(generate: Callable[[list[Message], GenerationSettings], str], messages: list[Message],
+                    settings: GenerationSettings, parse: Callable[[str], T],
+                    repair_prompt: Callable[[str], str]) -> tuple[T | None, list[str], str | None]:
+    """Ask; if `parse` rejects the answer (StructuredAnswerError), show the model why and ask once more.
+
+    Returns (parsed value or None, raw answers, error): error is None on success, else both reasons.
+    Never raises for a bad answer; errors of `generate` itself (interrupt, connection) propagate."""
+    answers = [generate(messages, settings)]
+    try:
+        return parse(answers[0]), answers, None
+    except StructuredAnswerError as error:
+        first_error = str(error)
+    repair = messages + [Message("assistant", answers[0]), Message("user", repair_prompt(first_error))]
+    answers.append(generate(repair, settings))
+    try:
+        return parse(answers[1]), answers, None
+    except StructuredAnswerError as error:
+        return None, answers, f"{first_error}; after one retry: {error}"
