@@ -24,8 +24,8 @@ def image_digest(image) -> str:
 def answer_key(backend, messages, settings) -> str:
     payload = {
         "family": backend.family, "name": backend.name, "revision": backend.revision,
-        "messages": [{"role": m.role, "text": m.text, "images": [image_digest(i) for i in m.images]}
-                     for m in messages],
+        "messages": [{"role": m.role, "text": m.text, "images": [image_digest(i) for i in m.images],
+                      "image_after_text": m.image_after_text} for m in messages],
         "settings": dataclasses.asdict(settings),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -16,6 +16,7 @@ class Message:
     role: str  # "system" | "user" | "assistant"
     text: str
     images: list[Image.Image] = field(default_factory=list)
+    image_after_text: bool = False  # where the images go in the turn (MGIE asks its question, then shows it)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class GenerationSettings:
     top_p: float = 1.0
     seed: int = 0
     json_mode: bool = False
+    no_repeat_ngram_size: int = 0  # >0: never repeat an n-gram of prompt + answer (local backends only)
 
 
 @runtime_checkable

@@ -80,11 +80,41 @@ def eos_ids(model, tokenizer, extra_tokens=()) -> list[int]:
     return sorted(set(ids))
 
 
+class PromptNGramBlock:
+    """transformers' no-repeat-n-gram rule over prompt + answer when generate only sees the answer's ids
+    (inputs_embeds): the original LLaVA code passed the prompt ids too, so prompt n-grams were banned."""
+
+    def __init__(self, prompt_ids: list[int], size: int):
+        from transformers import NoRepeatNGramLogitsProcessor
+
+        self.prompt = torch.tensor([i for i in prompt_ids if i >= 0], dtype=torch.long)  # no image placeholders
+        self.rule = NoRepeatNGramLogitsProcessor(size)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        prompt = self.prompt.to(input_ids.device).expand(input_ids.shape[0], -1)
+        return self.rule(torch.cat([prompt, input_ids], dim=-1), scores)
+
+
+def ngram_kwargs(settings: GenerationSettings, model_inputs: dict, prompt_ids=None) -> dict:
+    """generate() kwargs that apply settings.no_repeat_ngram_size to the prompt and the answer."""
+    from transformers import LogitsProcessorList
+
+    size = int(settings.no_repeat_ngram_size or 0)
+    if size <= 0:
+        return {}
+    if "input_ids" in model_inputs:  # generate sees the prompt ids itself
+        return {"no_repeat_ngram_size": size}
+    if prompt_ids is None:
+        raise ValueError("no_repeat_ngram_size with inputs_embeds needs the prompt ids")
+    return {"logits_processor": LogitsProcessorList([PromptNGramBlock(list(prompt_ids), size)])}
+
+
 def generate_text(model, tokenizer, settings: GenerationSettings,
                   on_text: Callable[[str], None] | None = None,
                   should_stop: Callable[[], bool] | None = None,
-                  stop_strings=(), extra_eos_tokens=(), **model_inputs) -> str:
-    """Run model.generate on model_inputs (input_ids or inputs_embeds, batch 1) and return the answer."""
+                  stop_strings=(), extra_eos_tokens=(), prompt_ids=None, **model_inputs) -> str:
+    """Run model.generate on model_inputs (input_ids or inputs_embeds, batch 1) and return the answer.
+    prompt_ids: the prompt's token ids when only inputs_embeds are given (for no_repeat_ngram_size)."""
     from transformers import StoppingCriteriaList
 
     device = next(model.parameters()).device
@@ -99,6 +129,7 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
         kwargs.update(temperature=float(settings.temperature), top_p=float(settings.top_p), top_k=0)
     else:  # keep the model's sampling defaults from warning about unused settings
         kwargs.update(temperature=None, top_p=None, top_k=None)
+    kwargs.update(ngram_kwargs(settings, model_inputs, prompt_ids))
     prompt_len = model_inputs["input_ids"].shape[-1] if "input_ids" in model_inputs else 0
     with torch.inference_mode(), scoped_seed(settings.seed, device):
         output = model.generate(**model_inputs, **kwargs)

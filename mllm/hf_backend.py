@@ -32,8 +32,9 @@ def chat_messages(messages: list[Message]) -> tuple[list[dict], list]:
     """Our messages -> the content-list format chat templates of vision models take, plus the images."""
     out, images = [], []
     for message in messages:
-        content = [{"type": "image"} for _ in message.images]
-        content.append({"type": "text", "text": message.text})
+        images_part = [{"type": "image"} for _ in message.images]
+        text_part = [{"type": "text", "text": message.text}]
+        content = text_part + images_part if message.image_after_text else images_part + text_part
         images.extend(message.images)
         out.append({"role": message.role, "content": content})
     return out, images

@@ -40,7 +40,8 @@ class LegacyLlavaBackend:
         if len(images) > 1:
             raise ValueError(f"{self.name} takes one image per conversation, got {len(images)}")
         prompt = build_prompt(self.model.spec.template, users, answers, has_image=bool(images),
-                              use_im_start_end=self.model.spec.use_im_start_end)
+                              use_im_start_end=self.model.spec.use_im_start_end,
+                              image_after_text=any(m.image_after_text for m in messages if m.images))
         return prompt, tokenize_with_images(self.tokenizer, prompt), images
 
     def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
@@ -49,7 +50,7 @@ class LegacyLlavaBackend:
             embeds, _ = self.model.embed(torch.tensor(ids), images)
         stop = self.model_stop_strings()
         return generate_text(self.model.language_model, self.tokenizer, settings, on_text, should_stop,
-                             stop_strings=stop, extra_eos_tokens=stop, inputs_embeds=embeds,
+                             stop_strings=stop, extra_eos_tokens=stop, prompt_ids=ids, inputs_embeds=embeds,
                              attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
                                                        device=embeds.device))
 

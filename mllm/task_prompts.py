@@ -7,6 +7,8 @@ tagged answer, written for the text encoder that will read the prompt.
 
 from dataclasses import dataclass, field
 
+from PIL import Image
+
 from .backend import Message
 
 TASKS = ("generate", "similar_image", "inpaint", "outpaint", "edit")
@@ -18,6 +20,7 @@ LLMGA_SIMILAR = "Generate a similar image."
 LLMGA_EDIT_FIRST_TURN = "Generate a similar image"  # cli-sd15-editing.py forces this exact first turn
 LLMGA_INPAINT = "Inpaint this image."
 LLMGA_OUTPAINT = "Extend this image."
+LLMGA_EDIT_SIZE = 512  # cli-sd15-editing.py: centre square, resized to 512, before captioning and editing
 
 _STYLE_RULES = {
     "paragraph": "Write one detailed paragraph in natural language (60 to 150 words): subject, setting, "
@@ -57,6 +60,14 @@ def _hint(text: str) -> str:
     return f" Take this into account: {text}" if text else ""
 
 
+def centre_square(image: Image.Image, size: int = LLMGA_EDIT_SIZE) -> Image.Image:
+    """The centred square of the short side, resized to size x size (bicubic, PIL's default for RGB)."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+
+
 def build_request(task: str, text: str, image=None, llmga: bool = False, style: str = "paragraph") -> TaskRequest:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -75,7 +86,11 @@ def build_request(task: str, text: str, image=None, llmga: bool = False, style: 
             return TaskRequest([Message("user", f"{LLMGA_GENERATE} {text}")], notes=notes)
         if task == "edit":  # LLMGA dropped the instruction's last character (its period) in training
             instruction = text[:-1] if text.endswith(".") else text
-            return TaskRequest([Message("user", LLMGA_EDIT_FIRST_TURN, images)], Message("user", instruction))
+            if image.width != image.height:
+                notes.append(f"LLMGA edit: the model sees the centre square of the {image.width}x{image.height} "
+                             f"image at {LLMGA_EDIT_SIZE} px, as LLMGA's edit pipeline crops it")
+            return TaskRequest([Message("user", LLMGA_EDIT_FIRST_TURN, [centre_square(image)])],
+                               Message("user", instruction), notes=notes)
         phrase = {"similar_image": LLMGA_SIMILAR, "inpaint": LLMGA_INPAINT, "outpaint": LLMGA_OUTPAINT}[task]
         return TaskRequest([Message("user", f"{phrase} {text}".strip(), images)], notes=notes)
     system = Message("system", SYSTEM_PROMPT.format(style=_STYLE_RULES[style]))
@@ -86,11 +101,14 @@ def build_request(task: str, text: str, image=None, llmga: bool = False, style: 
     return TaskRequest([system, Message("user", user, images)], notes=notes)
 
 
-# MGIE (apple/ml-mgie demo.ipynb): the instruction goes into this question; the image follows the text.
-# MGIE's training data asked LLaVA the same question with "  (in a short paragraph)" appended (two spaces,
-# process_data.ipynb); a general VLM needs that to answer as MGIE's data did.
+# MGIE (apple/ml-mgie demo.ipynb): the instruction goes into this question and the image follows the text
+# ("question\n<im_start>…<im_end>"); greedy decoding, at most 96 new tokens, no_repeat_ngram_size=3.
+# "  (in a short paragraph)" (two spaces) is not part of MGIE's inference prompt: its training data was made
+# by asking LLaVA the question with it appended (process_data.ipynb). It helps a general VLM answer as
+# MGIE's data did; leave it off for MGIE's own checkpoint.
 MGIE_TEMPLATE = "what will this image be like if '{instruction}'"
 MGIE_DATA_SUFFIX = "  (in a short paragraph)"
+MGIE_NO_REPEAT_NGRAM = 3
 
 
 def mgie_request(instruction: str, image, short_paragraph: bool = True) -> list[Message]:
@@ -98,4 +116,4 @@ def mgie_request(instruction: str, image, short_paragraph: bool = True) -> list[
     if not instruction:
         raise ValueError("instruction is empty: write the edit, e.g. 'make it snowy'")
     text = MGIE_TEMPLATE.format(instruction=instruction) + (MGIE_DATA_SUFFIX if short_paragraph else "")
-    return [Message("user", text, [image])]
+    return [Message("user", text, [image], image_after_text=True)]

@@ -1,10 +1,11 @@
 """LLMGA prompt refiner and MGIE expressive instructions as nodes."""
 
+import dataclasses
 import logging
 
 from ..mllm.backend import Message
 from ..mllm.parsing import AnswerError, mgie_clean, parse_generation_answer
-from ..mllm.task_prompts import STYLES, TASKS, build_request, mgie_request
+from ..mllm.task_prompts import MGIE_NO_REPEAT_NGRAM, STYLES, TASKS, build_request, mgie_request
 from ._mllm_prompting import GENERATION_INPUTS, pil_batch, settings
 
 log = logging.getLogger("GenAssist")
@@ -104,13 +105,20 @@ class ExpressiveInstruction:
             "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The brief edit, e.g. "
                                        "'make it look like winter'."}),
             **inputs,
+        }, "optional": {
+            "short_paragraph": ("BOOLEAN", {"default": True, "tooltip": "Append '  (in a short paragraph)' to "
+                                "the question, as MGIE's training data was generated; helps general VLMs. "
+                                "MGIE's own checkpoint is asked without it: turn off for it."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def express(self, mllm, image, instruction, seed, max_new_tokens, temperature, unique_id=None):
-        gen = settings(seed, max_new_tokens, temperature)
+    def express(self, mllm, image, instruction, seed, max_new_tokens, temperature, short_paragraph=True,
+                unique_id=None):
+        # MGIE decodes with no_repeat_ngram_size=3; server backends cannot apply it (no such API field)
+        gen = dataclasses.replace(settings(seed, max_new_tokens, temperature),
+                                  no_repeat_ngram_size=MGIE_NO_REPEAT_NGRAM)
         results = []
         for index, pil in enumerate(pil_batch(image)):
-            answer = mllm.generate(mgie_request(instruction, pil), gen, node_id=unique_id)
+            answer = mllm.generate(mgie_request(instruction, pil, short_paragraph), gen, node_id=unique_id)
             try:
                 results.append(mgie_clean(answer))
             except AnswerError as error:

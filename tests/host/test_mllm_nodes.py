@@ -115,9 +115,22 @@ def test_expressive_instruction_uses_mgies_question(comfy_host):
         (out,) = node(comfy_host, "GenAssist_ExpressiveInstruction").express(
             server_mllm(comfy_host, server), image_batch((0.5, 0.5, 0.5)), "make it winter", 0, 96, 0.0)
     assert out == ["The sky is grey and snow covers the roofs. People wear coats."]
+    body = server.requests[-1].json
+    content = body["messages"][-1]["content"]
+    assert [part["type"] for part in content] == ["text", "image_url"], "MGIE asks first, then shows the image"
+    assert content[0]["text"] == "what will this image be like if 'make it winter'  (in a short paragraph)"
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 96
+    # the chat-completions API has no n-gram rule: MGIE's no_repeat_ngram_size=3 cannot be sent
+    assert not any("ngram" in key for key in body)
+
+
+def test_expressive_instruction_without_the_data_suffix(comfy_host):
+    with ScriptedOpenAIServer("Snow covers the roofs. The sky is grey.") as server:
+        node(comfy_host, "GenAssist_ExpressiveInstruction").express(
+            server_mllm(comfy_host, server), image_batch((0.5, 0.5, 0.5)), "make it winter", 0, 96, 0.0,
+            short_paragraph=False)
     text = server.requests[-1].json["messages"][-1]["content"][0]["text"]
-    assert text == "what will this image be like if 'make it winter'  (in a short paragraph)"
-    assert server.requests[-1].json["temperature"] == 0.0
+    assert text == "what will this image be like if 'make it winter'"
 
 
 def test_interrupt_stops_the_stream_and_raises(comfy_host):
@@ -181,6 +194,39 @@ def test_load_local_llmga_gets_llmga_phrasing(comfy_host, tiny):
     assert [(m.role, m.text) for m in messages] == [("user", "Inpaint this image.")]
     pixels = np.asarray(messages[0].images[0])
     assert (pixels[:, :32] == 0).all() and (pixels[:, 32:] == 255).all()
+
+
+def test_llmga_edit_sees_the_centre_square_at_512(comfy_host, tiny):
+    """LLMGA's edit pipeline captions the centre square of the photo, resized to 512 (cli-sd15-editing.py)."""
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.llmga(), "fp32", "none", False, False)
+    seen = []
+    real = mllm.backend.generate
+
+    def spy(messages, settings, **kw):
+        seen.append(messages)
+        return "<gen_image> a grey wall </gen_image>"
+
+    mllm.backend.generate = spy
+    photo = torch.full((1, 200, 300, 3), 0.5)  # 3:2; its centre square is x in [50, 250)
+    photo[0, :20, 50:70] = torch.tensor([1.0, 0.0, 0.0])  # red: top-left corner of the square
+    photo[0, 180:, 230:250] = torch.tensor([0.0, 1.0, 0.0])  # green: bottom-right corner of the square
+    photo[0, 90:110, :50] = torch.tensor([0.0, 0.0, 1.0])  # blue: the strips a crop cuts off
+    photo[0, 90:110, 250:] = torch.tensor([0.0, 0.0, 1.0])
+    try:
+        prompts, _, sources = node(comfy_host, "GenAssist_RefinePrompt").refine(
+            mllm, "edit", "make the wall blue.", 0, 8, 0.2, image=photo)
+    finally:
+        mllm.backend.generate = real
+    assert sources == ["a grey wall"] and prompts == ["a grey wall"]
+    first, second = seen
+    (image,) = first[0].images
+    assert image.size == (512, 512)
+    pixels = np.asarray(image).astype(int)
+    assert tuple(pixels[20, 20]) == (255, 0, 0) and tuple(pixels[491, 491]) == (0, 255, 0)
+    assert tuple(pixels[256, 256]) == (128, 128, 128)
+    blue = (pixels[..., 2] > 100) & (pixels[..., 0] < 100) & (pixels[..., 1] < 100)
+    assert not blue.any(), "the cut-off strips must not reach the model"
+    assert second[0].images == [image] and second[-1].text == "make the wall blue"
 
 
 def test_missing_model_error_names_folder_and_fix(comfy_host):
