@@ -1,26 +1,23 @@
 """MLLMBackend over an OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM, LM Studio,
-OpenAI). Standard library only. The API key is read from an environment variable, never stored in a
-workflow."""
+`transformers serve`, OpenAI). Standard library only. The API key is read from an environment variable,
+never stored in a workflow. Sending and retrying: openai_http; reading a stream: openai_stream."""
 
 import base64
+import http.client
 import io
 import json
 import logging
 import os
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from .backend import GenerationSettings, Message
+from .openai_http import Cancelled, Requester, ServerError, error_object, seconds
+from .openai_stream import EmptyStream, StreamedReply, StreamReader
+
+__all__ = ["OpenAIBackend", "ServerError", "validate_base_url"]
 
 log = logging.getLogger(__name__)
-
-RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-class ServerError(RuntimeError):
-    """The server could not be reached or refused the request (message says what to fix)."""
+_BLOCKED = ("content_filter",)  # finish reasons that mean the provider withheld the rest of the answer
 
 
 def validate_base_url(base_url: str) -> str:
@@ -70,6 +67,8 @@ class OpenAIBackend:
         self.timeout = timeout
         self.retries = retries
         self.stream = stream
+        self.renamed: dict[str, str] = {}  # request keys this server wants under another name
+        self.dropped: set[str] = set()  # sampling keys this model rejects (it uses its defaults)
 
     def _api_key(self) -> str | None:
         if not self.api_key_env:
@@ -86,66 +85,122 @@ class OpenAIBackend:
                 "top_p": float(settings.top_p), "seed": int(settings.seed) % (2**31), "stream": self.stream}
         if settings.json_mode:
             body["response_format"] = {"type": "json_object"}
+        for old, new in self.renamed.items():
+            body[new] = body.pop(old)
+        for key in self.dropped:
+            body.pop(key, None)
         return body
 
-    def _open(self, body: dict):
+    def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
+        body = self.payload(messages, settings)
+        try:
+            try:
+                reply = self._ask(body, on_text, should_stop)
+            except EmptyStream as empty:
+                reply = self._ask_without_stream(body, empty, should_stop)
+        except Cancelled:
+            reply = StreamedReply(stopped=True)
+        if not reply.stopped:
+            self._check_finish(reply, settings)
+        return reply.text
+
+    # -- one request -------------------------------------------------------------------------
+    def _headers(self) -> dict:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self._api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode(),
-                                         headers=headers, method="POST")
-        last_error = None
-        for attempt in range(self.retries + 1):
+        return headers
+
+    def _open(self, body: dict, should_stop):
+        requester = Requester(self.base_url, self.model, self.api_key_env, self.timeout, self.retries)
+        while True:
             try:
-                return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 - URL validated
-            except urllib.error.HTTPError as error:
-                detail = error.read().decode("utf-8", "replace")[:500]
-                if error.code not in RETRY_STATUSES or attempt == self.retries:
-                    hint = {401: "check the key in " + (self.api_key_env or "api_key_env"),
-                            404: f"check base_url (…/v1) and that the server has model '{self.model}'"
-                            }.get(error.code, "see the server's message")
-                    raise ServerError(f"{self.base_url} answered HTTP {error.code}: {detail} ({hint})") from error
-                last_error = error
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                if attempt == self.retries:
-                    raise ServerError(f"cannot reach {self.base_url} ({getattr(error, 'reason', error)}): is the "
-                                      "server running, and is base_url right?") from error
-                last_error = error
-            log.warning("retrying %s after %s", self.base_url, last_error)
-            time.sleep(min(8.0, 0.5 * 2**attempt))
-        raise ServerError(str(last_error))
+                return requester.open(body, self._headers(), should_stop)
+            except ServerError as error:
+                if error.status != 400 or not self._adapt(body, error.error):
+                    raise
 
-    def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
-        body = self.payload(messages, settings)
-        with self._open(body) as response:
-            if not body["stream"]:
-                return self._message_text(json.loads(response.read().decode("utf-8")))
-            return self._read_stream(response, on_text, should_stop)
+    def _adapt(self, body: dict, error: dict) -> bool:
+        """Resend without what the server rejected: OpenAI's reasoning models want max_completion_tokens
+        for max_tokens and reject a temperature or top_p other than their default. True if body changed."""
+        param, message = error.get("param"), str(error.get("message", ""))
+        if "max_tokens" in body and "max_completion_tokens" in message and (
+                param == "max_tokens" or "'max_tokens'" in message):
+            self.renamed["max_tokens"] = "max_completion_tokens"
+            body["max_completion_tokens"] = body.pop("max_tokens")
+            log.info("GenAssist: %s wants max_completion_tokens instead of max_tokens; using it", self.model)
+            return True
+        for key in ("temperature", "top_p"):
+            if key in body and error.get("code") in ("unsupported_value", "unsupported_parameter") and (
+                    param == key or f"'{key}'" in message):
+                self.dropped.add(key)
+                log.warning("GenAssist: %s does not accept %s = %g; it uses its own default", self.model, key,
+                            body.pop(key))
+                return True
+        return False
 
-    def _message_text(self, reply: dict) -> str:
+    def _ask(self, body: dict, on_text, should_stop) -> StreamedReply:
+        with self._open(body, should_stop) as response:
+            if body["stream"] and response.headers.get_content_type() != "application/json":
+                return StreamReader(self.base_url, self.timeout, on_text, should_stop).read(response)
+            return self._whole_answer(response, body["stream"])  # stream off, or a server that ignored it
+
+    def _ask_without_stream(self, body: dict, empty: EmptyStream, should_stop) -> StreamedReply:
+        """An empty stream says nothing about why (vLLM, llama.cpp and `transformers serve` do this for a
+        prompt longer than the context): ask once more without streaming to get the server's message."""
+        log.warning("GenAssist: %s sent an empty stream; asking once more without streaming", self.base_url)
         try:
-            return reply["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as error:
-            raise ServerError(f"unexpected reply from {self.base_url}: {json.dumps(reply)[:300]}") from error
+            with self._open({**body, "stream": False}, should_stop) as response:
+                reply = self._whole_answer(response, False)
+        except ServerError as error:
+            said = str(error).removeprefix(self.base_url).lstrip(": ")
+            raise ServerError(f"{empty}; asked once more without streaming: {said}", error.status,
+                              error.error) from error
+        log.warning("GenAssist: %s answered only without streaming: turn stream off for this server",
+                    self.base_url)
+        return reply
 
-    def _read_stream(self, response, on_text, should_stop) -> str:
-        text = ""
-        for raw in response:
-            if should_stop is not None and should_stop():
-                break  # closing the response ends the server's work too
-            line = raw.decode("utf-8", "replace").strip()
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            chunk = json.loads(data)
-            if "error" in chunk:
-                raise ServerError(f"{self.base_url} reported: {chunk['error']}")
-            delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
-            if delta.get("content"):
-                text += delta["content"]
-                if on_text:
-                    on_text(text)
-        return text
+    def _whole_answer(self, response, stream_asked: bool) -> StreamedReply:
+        try:
+            raw = response.read().decode("utf-8", "replace")
+        except TimeoutError as error:
+            raise ServerError(f"{self.base_url}: no answer within timeout_s = {seconds(self.timeout)} s (stream "
+                              "off: the whole answer must arrive within it); raise timeout_s or turn stream on; "
+                              "the request was not repeated") from error
+        except (http.client.HTTPException, ConnectionError) as error:
+            raise ServerError(f"{self.base_url} cut off the answer ({type(error).__name__}): the server may have "
+                              "crashed or been restarted; see its log") from error
+        if not raw.strip():
+            raise ServerError(f"{self.base_url} answered HTTP {response.status} with an empty body: see the "
+                              "server's log")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ServerError(f"{self.base_url} answered with something that is not JSON: "
+                              f"{error_object(raw)['message'][:200]!r} (is base_url the server's …/v1 "
+                              "address?)") from None
+        if isinstance(data, dict) and "error" in data:
+            raise ServerError(f"{self.base_url} reported: {error_object(raw)['message']}", error=error_object(raw))
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (KeyError, IndexError, TypeError) as error:
+            raise ServerError(f"unexpected reply from {self.base_url}: {raw[:300]}") from error
+        if stream_asked:
+            log.info("GenAssist: %s answered without streaming although asked to stream", self.base_url)
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+        return StreamedReply(text=message.get("content") or "", reasoning=reasoning if isinstance(reasoning, str)
+                             else "", finish_reason=choice.get("finish_reason"), done=True)
+
+    def _check_finish(self, reply: StreamedReply, settings: GenerationSettings) -> None:
+        if reply.finish_reason in _BLOCKED:
+            raise ServerError(f"{self.base_url} withheld the rest of the answer (finish_reason "
+                              f"'{reply.finish_reason}') after {reply.progress()}: rephrase the request")
+        if reply.finish_reason == "length":
+            where = " while still thinking" if reply.reasoning and not reply.text.strip() else ""
+            log.warning("GenAssist: the answer of %s hit max_new_tokens = %d%s (finish_reason 'length'): raise "
+                        "max_new_tokens if it looks cut short", self.model, settings.max_new_tokens, where)
+        elif not reply.text.strip():
+            log.warning("GenAssist: %s gave an empty answer (finish_reason %r); if the prompt is long it may not "
+                        "fit the model's context", self.model, reply.finish_reason)

@@ -62,7 +62,8 @@ def test_missing_key_variable_is_a_clear_error(server, monkeypatch):
             [Message("user", "x")], GenerationSettings())
 
 
-def test_retries_transient_errors_then_succeeds(server):
+def test_retries_transient_errors_then_succeeds(server, monkeypatch):
+    monkeypatch.setattr("mllm.openai_http._sleep", lambda seconds: None)
     server.failures = [503, 429]
     answer = OpenAIBackend(server.base_url, "m1", retries=2).generate([Message("user", "x")], GenerationSettings())
     assert answer == ANSWER and len(server.requests) == 3
