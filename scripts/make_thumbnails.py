@@ -9,19 +9,18 @@ between them, drawn from the JSON itself so it changes whenever the layout does.
 """
 
 import json
+import re
 import sys
-import textwrap
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_workflows"
 SIZE = 512
-TITLE_BAND = 96
+TITLE_BAND = 112
 MARGIN = 16
-NODE_TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above its pos
 NOTE_TYPES = {"MarkdownNote", "Note"}
-BACKGROUND, INK, NODE_FILL, LINK = (32, 32, 36), (235, 235, 235), (70, 70, 78), (150, 190, 230)
+BACKGROUND, INK, LINK = (32, 32, 36), (240, 240, 240), (150, 190, 230)
 DEFAULT_GROUP_COLOR = "#3f789e"
 
 
@@ -35,14 +34,43 @@ def workflow_title(workflow: dict, fallback: str) -> str:
     return fallback.replace("_", " ")
 
 
-def _node_box(node: dict) -> tuple[float, float, float, float]:
-    x, y = node["pos"][:2] if isinstance(node["pos"], list) else (node["pos"]["0"], node["pos"]["1"])
-    w, h = node.get("size", [200, 60])[:2]
-    return x, y - NODE_TITLE_HEIGHT, x + w, y + h
+CORE_NAMES = {"CheckpointLoaderSimple": "Load Checkpoint", "KSampler": "KSampler", "KSamplerAdvanced": "KSampler",
+              "PreviewAny": "Preview text", "PreviewImage": "Preview Image"}
+PER_ROW = 3
+GAP = 18
+
+
+def node_label(node: dict) -> str:
+    """The node's title, else a readable form of its type (GenAssist_LoadMLLM -> Load MLLM)."""
+    if node.get("title"):
+        return node["title"]
+    kind = node.get("type", "")
+    if kind in CORE_NAMES:
+        return CORE_NAMES[kind]
+    kind = kind.removeprefix("GenAssist_")
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", kind)
+
+
+def _inside(node: dict, bounding: list) -> bool:
+    x, y = node["pos"][:2]
+    gx, gy, gw, gh = bounding
+    return gx <= x <= gx + gw and gy <= y <= gy + gh
+
+
+def stages(workflow: dict) -> list[tuple[str, str, list[str]]]:
+    """(title, color, node labels) per group, in reading order: left to right, then top to bottom."""
+    nodes = [n for n in workflow.get("nodes", []) if n.get("type") not in NOTE_TYPES]
+    groups = sorted(workflow.get("groups", []), key=lambda g: (g["bounding"][0], g["bounding"][1]))
+    result = []
+    for group in groups:
+        members = sorted((n for n in nodes if _inside(n, group["bounding"])), key=lambda n: (n["pos"][0], n["pos"][1]))
+        result.append((group.get("title", ""), group.get("color") or DEFAULT_GROUP_COLOR,
+                       [node_label(n) for n in members]))
+    return result
 
 
 def _rgb(color: str, lighten: float = 0.0) -> tuple[int, int, int]:
-    color = (color or DEFAULT_GROUP_COLOR).lstrip("#")
+    color = color.lstrip("#")
     if len(color) == 3:
         color = "".join(c * 2 for c in color)
     r, g, b = (int(color[i:i + 2], 16) for i in (0, 2, 4))
@@ -53,55 +81,72 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: float, size: int, max
     """Largest font (down to 9 px) at which text wraps into max_lines within width."""
     for font_size in range(size, 8, -1):
         font = ImageFont.load_default(size=font_size)
-        chars = max(1, int(width / (font_size * 0.55)))
-        lines = textwrap.wrap(text, chars)[:max_lines] or [""]
-        if all(draw.textlength(line, font=font) <= width for line in lines):
+        lines = _wrap(draw, text, font, width)
+        if len(lines) <= max_lines:
             return font, lines
-    return ImageFont.load_default(size=9), textwrap.wrap(text, max(1, int(width / 5)))[:max_lines]
+    font = ImageFont.load_default(size=9)
+    return font, _wrap(draw, text, font, width)[:max_lines]
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        candidate = f"{line} {word}".strip()
+        if line and draw.textlength(candidate, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    return lines + [line] if line else lines
+
+
+def _stage_box(draw, box, title, color, labels):
+    x0, y0, x1, y1 = box
+    draw.rounded_rectangle(box, radius=8, fill=_rgb(color), outline=_rgb(color, 0.45), width=2)
+    font, lines = _fit_text(draw, title, x1 - x0 - 16, 17, 3)
+    y = y0 + 8
+    for line in lines:
+        draw.text((x0 + 8, y), line, fill=INK, font=font)
+        y += font.size * 1.2
+    y += 6
+    small = ImageFont.load_default(size=12)
+    room = int((y1 - 8 - y) // 16)
+    shown = labels if len(labels) <= room else labels[:max(room - 1, 0)] + [f"+{len(labels) - room + 1} more"]
+    for label in shown:
+        text = label
+        while text and draw.textlength(text, font=small) > x1 - x0 - 26:
+            text = text[:-4] + "..." if len(text) > 4 else ""
+        draw.ellipse((x0 + 9, y + 5, x0 + 14, y + 10), fill=_rgb(color, 0.8))
+        draw.text((x0 + 19, y), text, fill=_rgb(color, 0.8), font=small)
+        y += 16
 
 
 def render(workflow: dict, title: str) -> Image.Image:
     image = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    font, lines = _fit_text(draw, title, SIZE - 2 * MARGIN, 30, 2)
+    font, lines = _fit_text(draw, title, SIZE - 2 * MARGIN, 30, 3)
     for i, line in enumerate(lines):
         draw.text((MARGIN, MARGIN + i * font.size * 1.2), line, fill=INK, font=font)
+    footer = ImageFont.load_default(size=12)
+    draw.text((MARGIN, SIZE - MARGIN - 12), "GenAssist example workflow: its stages, left to right",
+              fill=(150, 150, 150), font=footer)
 
-    nodes = {n["id"]: n for n in workflow.get("nodes", []) if n.get("type") not in NOTE_TYPES}
-    groups = workflow.get("groups", [])
-    boxes = [_node_box(n) for n in nodes.values()]
-    boxes += [(g["bounding"][0], g["bounding"][1], g["bounding"][0] + g["bounding"][2],
-               g["bounding"][1] + g["bounding"][3]) for g in groups]
-    if not boxes:
+    found = stages(workflow)
+    if not found:
         return image
-    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    area_w, area_h = SIZE - 2 * MARGIN, SIZE - TITLE_BAND - MARGIN
-    scale = min(area_w / max(right - left, 1), area_h / max(bottom - top, 1))
-    off_x = MARGIN + (area_w - (right - left) * scale) / 2
-    off_y = TITLE_BAND + (area_h - (bottom - top) * scale) / 2
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return off_x + (x - left) * scale, off_y + (y - top) * scale
-
-    for group in groups:
-        gx, gy, gw, gh = group["bounding"]
-        x0, y0 = at(gx, gy)
-        x1, y1 = at(gx + gw, gy + gh)
-        draw.rounded_rectangle((x0, y0, x1, y1), radius=6, fill=_rgb(group.get("color"), 0.0),
-                               outline=_rgb(group.get("color"), 0.4), width=2)
-        font, lines = _fit_text(draw, group.get("title", ""), x1 - x0 - 8, 16, 2)
-        for i, line in enumerate(lines):
-            draw.text((x0 + 4, y0 + 3 + i * font.size * 1.1), line, fill=INK, font=font)
-    for link in workflow.get("links", []):
-        source, target = nodes.get(link[1]), nodes.get(link[3])
-        if source and target:
-            sx0, sy0, sx1, sy1 = _node_box(source)
-            tx0, ty0, tx1, ty1 = _node_box(target)
-            draw.line((at(sx1, (sy0 + sy1) / 2), at(tx0, (ty0 + ty1) / 2)), fill=LINK, width=1)
-    for node in nodes.values():
-        x0, y0, x1, y1 = _node_box(node)
-        draw.rectangle((*at(x0, y0), *at(x1, y1)), fill=NODE_FILL, outline=(20, 20, 20))
+    rows = [found[i:i + PER_ROW] for i in range(0, len(found), PER_ROW)]
+    top, bottom = TITLE_BAND + 24, SIZE - MARGIN - 24
+    row_h = (bottom - top - GAP * (len(rows) - 1)) / len(rows)
+    for r, row in enumerate(rows):
+        width = (SIZE - 2 * MARGIN - GAP * (len(row) - 1)) / len(row)
+        y0 = top + r * (row_h + GAP)
+        for c, (stage_title, color, labels) in enumerate(row):
+            x0 = MARGIN + c * (width + GAP)
+            _stage_box(draw, (x0, y0, x0 + width, y0 + row_h), stage_title, color, labels)
+            if c < len(row) - 1:
+                mid = y0 + row_h / 2
+                ax = x0 + width + 3
+                draw.polygon([(ax, mid - 7), (ax + GAP - 6, mid), (ax, mid + 7)], fill=LINK)
     return image
 
 
