@@ -86,7 +86,7 @@ def layout_tiles(source_width: int, source_height: int, left: int, top: int, rig
                 direction = horizontal if i >= j else vertical
                 keyed.append((max(i, j), 1, min(i, j), order, (i, j), Tile(Rect(x, y, w, h), direction)))
     keyed.sort(key=lambda item: item[:5])
-    return CanvasPlan(global_caption, width, height, source, [item[-1] for item in keyed])
+    return CanvasPlan(global_caption, width, height, source, [item[-1] for item in keyed], tile_size=tile_size)
 
 
 def neighbours(plan: CanvasPlan, index: int) -> list[tuple[str, int | None]]:

@@ -1,12 +1,13 @@
 """The canvas plan and its JSON contract.
 
-    {"global_caption": "...", "width": W, "height": H,
+    {"global_caption": "...", "width": W, "height": H, "tile_size": T,
      "source": {"x": .., "y": .., "width": .., "height": .., "caption": "..."},
      "tiles": [{"x": .., "y": .., "width": .., "height": .., "direction": "left|right|up|down",
                 "caption": "..."}, ...]}
 
 Canvas pixel coordinates; tiles in generation order; each rectangle is the area that tile generates.
-``source.caption`` (the MLLM's description of the source image) is optional. A valid plan covers every
+Optional: ``source.caption`` (the MLLM's description of the source image) and ``tile_size`` (the side
+of the window the model sees per tile, written by Plan Canvas). A valid plan covers every
 canvas pixel outside the source exactly once, and every tile borders the source or an earlier tile.
 """
 
@@ -78,11 +79,21 @@ class CanvasPlan:
     source: Rect
     tiles: list[Tile] = field(default_factory=list)
     source_caption: str = ""
+    tile_size: int = 0  # window side the tiles were laid out for; 0 = derived from the tiles
+
+    @property
+    def window_size(self) -> int:
+        """The window side: tile_size, or for a plan without one, twice the largest tile side rounded up
+        to a multiple of 8 (as much known context as new pixels, like the 2407.12642 baseline recipe)."""
+        if self.tile_size:
+            return self.tile_size
+        largest = max((max(t.rect.width, t.rect.height) for t in self.tiles), default=8)
+        return -(-2 * largest // 8) * 8
 
     def to_json(self) -> str:
         source = {**self.source.as_dict(), **({"caption": self.source_caption} if self.source_caption else {})}
         data = {"global_caption": self.global_caption, "width": self.width, "height": self.height,
-                "source": source,
+                **({"tile_size": self.tile_size} if self.tile_size else {}), "source": source,
                 "tiles": [{**t.rect.as_dict(), "direction": t.direction, "caption": t.caption}
                           for t in self.tiles]}
         return json.dumps(data, indent=1, ensure_ascii=False)
@@ -152,11 +163,13 @@ def plan_from_json(text: str) -> CanvasPlan:
                         f"reaches outside the {width}x{height} canvas")
     source_caption = _text(data["source"], "caption", "plan: field 'source'", True) if "caption" in data[
         "source"] else ""
+    tile_size = _integer(data["tile_size"], "plan: field 'tile_size'", 16) if "tile_size" in data else 0
     tiles_data = _field(data, "tiles", "plan")
     if not isinstance(tiles_data, list):
         raise PlanError("plan: field 'tiles' must be a list")
     plan = CanvasPlan(_text(data, "global_caption", "plan"), width, height, source,
-                      [_parse_tile(t, i, width, height) for i, t in enumerate(tiles_data)], source_caption)
+                      [_parse_tile(t, i, width, height) for i, t in enumerate(tiles_data)], source_caption,
+                      tile_size)
     check_coverage(plan)
     return plan
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import torch
 
 try:  # inside the pack
-    from ..editing.region import feather_outward
+    from ..editing import region as crop
     from ..restoration.harmonize import harmonize_seams
     from ..restoration.masked_filters import gaussian_blur, push_pull_fill
 except ImportError:  # the libraries imported as top-level packages (unit tests, benches)
-    from editing.region import feather_outward
+    from editing import region as crop
     from restoration.harmonize import harmonize_seams
     from restoration.masked_filters import gaussian_blur, push_pull_fill
 
@@ -120,7 +120,7 @@ def paste_weight(window: Rect, tile: Rect, known: torch.Tensor, source: torch.Te
     tx, ty = tile.x - window.x, tile.y - window.y
     inside[ty:ty + tile.height, tx:tx + tile.width] = 1.0
     may_change = (inside > 0) | (known & ~source)
-    return feather_outward(inside, feather_px) * may_change
+    return crop.feather_outward(inside, feather_px) * may_change
 
 
 def prepare_window(plan: CanvasPlan, canvas: torch.Tensor, generated: torch.Tensor, tile_index: int,
@@ -138,23 +138,30 @@ def prepare_window(plan: CanvasPlan, canvas: torch.Tensor, generated: torch.Tens
     return TileWindow(window, filled, known, sample_mask, weight)
 
 
+def work_inputs(prepared: TileWindow, multiple: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """(IMAGE [1, h', w', 3], MASK [1, h', w']) for the sampler: the window with sides rounded to
+    ``multiple`` (unchanged when they already are, as with every window inside a large canvas)."""
+    height, width = prepared.pixels.shape[-2:]
+    work_w, work_h = crop.round_to(width, multiple), crop.round_to(height, multiple)
+    image = crop.resize_image(prepared.pixels.permute(1, 2, 0)[None], work_w, work_h)
+    return image, crop.resize_mask(prepared.sample_mask, work_w, work_h)
+
+
 def paste_tile(canvas: torch.Tensor, generated: torch.Tensor, plan: CanvasPlan, tile_index: int,
                prepared: TileWindow, decoded: torch.Tensor, harmonize: bool = True) -> None:
-    """Write a decoded window [3, h, w] into the canvas in place: the tile, plus the feather band blended
-    over earlier tiles; seams matched to the known pixels first when ``harmonize``."""
+    """Write a decoded window (IMAGE [1, h', w', 3], any size: resized to the window) into the canvas
+    [H, W, 3] in place: the tile, plus the feather band blended over earlier tiles, after matching its
+    seams to the known pixels when ``harmonize``. The source and later tiles' pixels are never written."""
     win, tile = prepared.window, plan.tiles[tile_index].rect
-    if tuple(decoded.shape[-2:]) != (win.height, win.width):
-        raise ValueError(f"decoded window is {tuple(decoded.shape[-2:])}, expected {(win.height, win.width)}")
-    region = canvas[win.y:win.bottom, win.x:win.right]
-    current = region.permute(2, 0, 1).float()
-    decoded = decoded.float().clamp(0, 1)
+    decoded = crop.resize_image(decoded[..., :3].float().cpu(), win.width, win.height)[0].permute(2, 0, 1)
     weight = prepared.paste_weight
     if harmonize:
         keep = prepared.known & (weight == 0)
         if bool(keep.any()):
+            current = canvas[win.y:win.bottom, win.x:win.right].permute(2, 0, 1).float()
             decoded = harmonize_seams(decoded[None], torch.where(keep, current, decoded)[None],
                                       (~keep).float()[None, None])[0]
-    blended = current * (1 - weight) + decoded * weight
-    changed = weight > 0
-    region[changed] = blended.permute(1, 2, 0)[changed].to(region.dtype)
+    region = crop.RegionPlan(crop.Window(win.x, win.y, win.right, win.bottom, win.width, win.height),
+                        prepared.sample_mask, weight)
+    crop.stitch(canvas[None], region, decoded.permute(1, 2, 0)[None], in_place=True)
     generated[tile.y:tile.bottom, tile.x:tile.right] = 1.0

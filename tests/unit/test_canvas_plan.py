@@ -95,7 +95,7 @@ def test_json_round_trip_keeps_everything():
     plan = captioned(layout_tiles(64, 48, 37, 0, 100, 21, tile_size=32, overlap=8))
     plan.source_caption = "a red boat"
     data = json.loads(plan.to_json())
-    assert set(data) == {"global_caption", "width", "height", "source", "tiles"}
+    assert set(data) == {"global_caption", "width", "height", "tile_size", "source", "tiles"}
     assert data["source"] == {"x": 37, "y": 0, "width": 64, "height": 48, "caption": "a red boat"}
     assert data["tiles"][0] == {"x": 18, "y": 0, "width": 19, "height": 24, "direction": "left",
                                 "caption": "caption 0"}
@@ -147,3 +147,4 @@ def test_hand_written_plan_with_other_tiles_is_accepted():
                                   "caption": "a pond"}]})
     plan = plan_from_json(text)
     assert [t.caption for t in plan.tiles] == ["trees", "a pond"] and plan.source_caption == ""
+    assert plan.tile_size == 0 and plan.window_size == 80  # twice the largest tile side
