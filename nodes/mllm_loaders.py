@@ -121,8 +121,10 @@ class MLLMServer:
             "model": ("STRING", {"default": "qwen2.5vl:7b", "tooltip": "The server's model id."}),
             "api_key_env": ("STRING", {"default": "", "tooltip": "NAME of the environment variable holding "
                                        "the API key (e.g. OPENAI_API_KEY), not the key itself. Empty: no key."}),
-            "timeout_s": ("INT", {"default": 120, "min": 5, "max": 3600, "tooltip": "Seconds to wait for the "
-                                  "server before giving up (after retries)."}),
+            "timeout_s": ("INT", {"default": 120, "min": 1, "max": 3600, "tooltip": "Longest wait for the server, "
+                                  "in seconds: for the first word and for each next part of a streamed answer "
+                                  "(stream off: for the whole answer). A timed-out request is reported, not sent "
+                                  "again."}),
             "stream": ("BOOLEAN", {"default": True, "tooltip": "Show the answer on the node while it is "
                                   "written; cancel stops it at once."}),
             "cache_answers": ("BOOLEAN", {"default": False, "tooltip": _CACHE_TIP}),

@@ -74,9 +74,13 @@ class RefinePrompt:
 
 def _parse(answer, mllm, index):
     try:
-        return parse_generation_answer(answer)
+        parsed = parse_generation_answer(answer)
     except AnswerError as error:
         raise AnswerError(f"{mllm.name}, image {index}: {error}") from None
+    if not parsed.requested_image:  # LLMGA's rule: without the start tag the whole answer is the prompt
+        log.warning("GenAssist RefinePrompt: %s, image %d: the answer has no <gen_image> tag; using the whole "
+                    "answer as the prompt: %r", mllm.name, index, parsed.prompt[:120])
+    return parsed
 
 
 class ExpressiveInstruction:
