@@ -52,24 +52,49 @@ def _decode_at(candidate: str, start: int):
     return value
 
 
+def _closing_index(text: str, start: int) -> int:
+    """Index just past the bracket that closes the one at `start` (strings skipped), or len(text)."""
+    depth, in_string, escaped = 0, False, False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return len(text)
+
+
 def extract_json(text: str):
     """The JSON value in a model answer: drops <think> blocks, code fences and LLMGA tags, then reads the
     first JSON object/array (prose before or after is ignored; trailing commas and Python-style quoting
-    are accepted)."""
+    are accepted). A value nested inside a bracket that does not decode (a cut-off or malformed answer)
+    is never returned: a fragment of a broken answer would silently stand for the whole of it."""
     visible, _ = split_thinking(text or "")
     visible = visible.replace(START_TAG, " ").replace(END_TAG, " ")
     fenced = _FENCE.search(visible)
     candidates = ([fenced.group(1)] if fenced else []) + [visible]
     saw_bracket = False
     for candidate in candidates:
+        blocked_until = 0
         for start, char in enumerate(candidate):
-            if char not in "[{":
+            if char not in "[{" or start < blocked_until:
                 continue
             saw_bracket = True
             try:
                 return _decode_at(candidate, start)
             except (ValueError, RecursionError):
-                continue
+                blocked_until = _closing_index(candidate, start)
     if saw_bracket:
         raise StructuredAnswerError("its JSON is cut off or malformed (no complete JSON object could be read)")
     raise StructuredAnswerError("it contains no JSON object")
