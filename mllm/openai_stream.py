@@ -114,7 +114,7 @@ class StreamReader:
                               f"{data[:200]!r}. The server or a proxy in between mangled the stream; try stream "
                               "off")
         self.reply.events += 1
-        if "error" in chunk or event == "error":
+        if "error" in chunk or event == "error" or chunk.get("object") == "error":  # the last: older vLLM
             message = error_object(json.dumps(chunk))["message"]
             raise ServerError(f"{self.server} reported an error after {self.reply.progress()}: {message}")
         choices = chunk.get("choices")
