@@ -9,9 +9,8 @@ import torch
 # pixel-unshuffle by 4; x2 packs [LQ, unshuffle2(reference HR)] (15 ch) with an unshuffle by 2;
 # x4 packs [LQ, unshuffle4(reference HR)] (51 ch) and runs at LQ resolution.
 SCALE_INPUT_CHANNELS = {1: 6 * 16, 2: 15 * 4, 4: 51}
-# DiffRIR pads the LQ input to these multiples; in the HR frame it is always 32 pixels.
+# DiffRIR reflect-pads its packed LQ-resolution input to these multiples (32 output pixels at every scale).
 SCALE_PAD_MULTIPLE = {1: 32, 2: 16, 4: 8}
-HR_PAD_MULTIPLE = 32
 
 
 def _hidden_sizes(dim: int, factor: float) -> dict[int, int]:

@@ -12,11 +12,12 @@ def _leaky() -> nn.LeakyReLU:
 
 
 class ResBlock(nn.Module):
-    """conv-ReLU-conv with an identity skip (keys ``body.0`` and ``body.2``)."""
+    """conv-LeakyReLU(0.1)-conv with an identity skip (keys ``body.0`` and ``body.2``): DiffRIR's
+    archs/common.py ResBlock with its default activation, which CPEN uses."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), _leaky(),
                                   nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,8 +38,29 @@ class CPEN(nn.Module):
         self.E = nn.Sequential(*layers)
         self.mlp = nn.Sequential(nn.Linear(feats * 4, feats * 4), _leaky(), nn.Linear(feats * 4, feats * 4), _leaky())
 
+        # every 3x3 conv of E widens the receptive field by one pixel on each side
+        self.receptive_radius = sum(isinstance(m, nn.Conv2d) for m in self.E.modules())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.E(x).flatten(1))
+
+    def pooled_in_tiles(self, x: torch.Tensor, tile: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """forward() over the whole of ``x`` (which may sit on the CPU) with memory bounded by ``tile``:
+        each tile's features are computed with a margin of ``receptive_radius`` pixels, so they equal
+        the whole-image features, and the global average pool becomes a sum over tile interiors."""
+        height, width = x.shape[-2:]
+        if tile <= 0 or (height <= tile and width <= tile):
+            return self(x.to(device, dtype))
+        margin = self.receptive_radius
+        features = self.E[:-1]  # everything but the pool
+        total = torch.zeros(x.shape[0], self.mlp[0].in_features, device=device, dtype=torch.float32)
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                r0, c0 = max(top - margin, 0), max(left - margin, 0)
+                crop = x[..., r0:min(top + tile + margin, height), c0:min(left + tile + margin, width)]
+                inner = features(crop.to(device, dtype))[..., top - r0:top - r0 + tile, left - c0:left - c0 + tile]
+                total += inner.float().sum(dim=(-2, -1))
+        return self.mlp((total / (height * width)).to(dtype))
 
 
 class _LinearLeaky(nn.Module):
@@ -107,13 +129,16 @@ class PriorDDPM(nn.Module):
         for name in _SCHEDULE_BUFFERS:
             self.register_buffer(name, torch.tensor(schedule[name], dtype=torch.float32))
 
-    def sample(self, packed: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Reverse steps T-1..0 from ``noise`` [B, prior_dim]; each step returns the posterior mean with
-        no noise added (as DiffRIR does), so the result is a deterministic function of ``noise``."""
-        condition = self.condition(packed)
-        prior = noise.to(device=packed.device, dtype=packed.dtype)
+    def sample(self, features: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The prior for network-resolution ``features`` (what CPEN sees), from ``noise`` [B, prior_dim]."""
+        return self.sample_from_condition(self.condition(features), noise)
+
+    def sample_from_condition(self, condition: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Reverse steps T-1..0 from ``noise``; each step returns the posterior mean with no noise added
+        (as DiffRIR does), so the result is a deterministic function of ``noise``."""
+        prior = noise.to(device=condition.device, dtype=condition.dtype)
         for step in reversed(range(self.betas.shape[0])):
-            t = torch.full((prior.shape[0],), step, device=packed.device, dtype=torch.long)
+            t = torch.full((prior.shape[0],), step, device=condition.device, dtype=torch.long)
             x0 = self.model(prior, t, condition)
             prior = self.posterior_mean_coef1[step] * x0 + self.posterior_mean_coef2[step] * prior
         return prior

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .diffrir import DiffRIRS2, run_padded
+from .diffrir import DiffRIRS2, pack_padded, run_padded
 from .tiling import Tile, feather_weight, plan_tiles
 
 
@@ -26,33 +26,47 @@ def tiles_needing_work(tiles: list[Tile], changed: torch.Tensor) -> list[Tile]:
     return [t for t in tiles if bool(changed[..., t.slices()[0], t.slices()[1]].any())]
 
 
+def whole_image_prior(model: DiffRIRS2, image: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor,
+                      noise: torch.Tensor, tile: int = 0) -> torch.Tensor:
+    """The prior DiffRIR computes for the whole (padded) image: CPEN pools over all of it. With ``tile``
+    (HR px) > 0 its features are computed tile by tile with a margin, giving the same vector in memory
+    bounded by the tile. Inputs may be on the CPU; the result is on the model's device."""
+    parameter = next(model.parameters())
+    packed = pack_padded(model, image.float(), reference.float(), hole.float())
+    # the network runs at 1/4 of the output side at every scale
+    condition = model.condition.pooled_in_tiles(model.features(packed), tile // 4, parameter.device,
+                                                parameter.dtype)
+    return model.diffusion.sample_from_condition(condition, noise)
+
+
 def restore_image(model: DiffRIRS2, image: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor,
-                  seed: int, tile: int = 512, overlap: int = 64,
+                  seed: int, tile: int = 0, overlap: int = 64,
                   on_tile: Callable[[], None] | None = None) -> torch.Tensor:
     """One image: image [1,3,h,w] (generated / LQ), reference and mask at S*h x S*w, mask 1 = generated.
 
     Returns [1,3,H,W] float32 on the CPU: network output where mask > 0 blended by the mask,
-    the reference bit-identical where mask == 0. ``tile`` and ``overlap`` are HR pixels (0: no tiling).
+    the reference bit-identical where mask == 0. ``tile`` and ``overlap`` are HR pixels (0: no tiling);
+    every tile is modulated by the whole image's prior, as in a single pass.
     """
     check_inputs(model, image, reference, mask)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     scale = model.scale
     height, width = reference.shape[-2:]
-    hole = mask > 0.5  # DiffRIR binarises its mask at 0.5
-    noise = model.prior_noise(1, seed)  # one prior start per image, shared by its tiles
+    hole = (mask > 0.5).to(reference.dtype)  # DiffRIR binarises its mask at 0.5
     tiles = tiles_needing_work(plan_tiles(height, width, tile, overlap), mask > 0)
     accumulated = torch.zeros(3, height, width)
     weights = torch.zeros(1, height, width)
+    with torch.inference_mode():
+        prior = whole_image_prior(model, image, reference, hole, model.prior_noise(1, seed), tile) if tiles else None
     for t in tiles:
         rows, cols = t.slices()
         lq_rows = slice(rows.start // scale, -(-rows.stop // scale))
         lq_cols = slice(cols.start // scale, -(-cols.stop // scale))
         with torch.inference_mode():
-            out = run_padded(model,
-                             image[..., lq_rows, lq_cols].to(device, dtype),
-                             reference[..., rows, cols].to(device, dtype),
-                             hole[..., rows, cols].to(device, dtype), noise)
+            out = run_padded(model, image[..., lq_rows, lq_cols].to(device, dtype),
+                             reference[..., rows, cols].to(device, dtype), hole[..., rows, cols].to(device, dtype),
+                             prior=prior)
         weight = feather_weight(t, height, width, overlap)
         accumulated[:, rows, cols] += out[0].float().cpu() * weight
         weights[:, rows, cols] += weight
