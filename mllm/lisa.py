@@ -21,6 +21,7 @@ from .backend import GenerationSettings
 from .decoding import DecodeHooks, eos_ids, scoped_seed
 from .image_tokens import splice_image_features
 from .legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
+from .lisa_tokenizer import load_lisa_tokenizer
 from .sam_cache import EmbeddingCache
 from .sam_model import sam_from_state_dict
 from .sam_predict import SamPredictor
@@ -162,8 +163,6 @@ class LisaResult:
 
 def load_lisa(folder: str, vision_dir: str, dtype=torch.float32, sam_dtype=None) -> LisaModel:
     """Strictly load a LISA checkpoint folder plus the separate CLIP vision folder."""
-    from transformers import AutoTokenizer
-
     llava = load_legacy_llava(folder, dtype=dtype, vision_dir=vision_dir, image_mode="crop", template=TEMPLATE)
     extras = llava.extras
     llava.extras = {}
@@ -178,7 +177,7 @@ def load_lisa(folder: str, vision_dir: str, dtype=torch.float32, sam_dtype=None)
     fcs = build_text_hidden_fcs({k: v.float() for k, v in fcs_state.items()}).to(dtype)
     if fcs[0][2].out_features != spec.prompt_dim:
         raise ValueError(f"[SEG] head gives {fcs[0][2].out_features}-d prompts but the SAM takes {spec.prompt_dim}")
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer = load_lisa_tokenizer(folder)
     model = LisaModel(llava, visual_model, fcs, tokenizer, llava.spec.name, spec).eval()
     log.info("LISA %s: SAM %s, [SEG] id %d", model.name, spec.variant, model.seg_id)
     return model

@@ -1,7 +1,8 @@
 """A tiny LISA checkpoint in the released layout (xinlai/LISA-7B-v1) and the separate CLIP-L/14-224 folder.
 
 LISA folder (models/LLM/LISA-7B-v1): config.json as LISA saves it (model_type llava, LISAForCausalLM,
-mm_use_im_start_end, out_dim), the tokenizer with [SEG], <im_start>, <im_end> added, and one weight file
+mm_use_im_start_end, out_dim), LISA's slow tokenizer files (LLaMA's SentencePiece model, [SEG], <im_start>,
+<im_end> in added_tokens.json, as transformers 4.31 saved them; no tokenizer.json), and one weight file
 with the Llama backbone (model.embed_tokens, model.layers.*, model.norm, lm_head), model.mm_projector
 (Linear), model.visual_model.* (a tiny SAM in the official key names) and model.text_hidden_fcs.0.{0,2}.
 Weights are random except a planted answer: embedding channel 0 is +10 for every token but [SEG] (-10) and
@@ -11,6 +12,7 @@ tiny CLIPModel (text + vision) at 224 px / 14 px patches, so the image still exp
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -28,26 +30,42 @@ SAM_PROMPT_DIM = tiny_sam.TINY_SPEC["prompt_dim"]
 
 
 def tokenizer_dir() -> Path:
+    """ComfyUI's Llama-3 tokenizer (a fast tokenizer only, no SentencePiece model)."""
     from harness import host
 
     return host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"
 
 
-def lisa_tokenizer():
-    """ComfyUI's Llama tokenizer with the tokens LISA adds ([SEG] as a plain added token, the image
-    start/end markers as special tokens, as LISA's train_ds.py adds them)."""
-    from transformers import AutoTokenizer
+def sentencepiece_model() -> Path:
+    """LLaMA's SentencePiece model (32000 pieces), as ComfyUI bundles it for Pile-T5."""
+    from harness import host
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir()))
-    tokenizer.add_tokens(["[SEG]"])
-    tokenizer.add_tokens(["<im_start>", "<im_end>"], special_tokens=True)
-    return tokenizer
+    return host.comfy_dir() / "comfy" / "text_encoders" / "t5_pile_tokenizer" / "tokenizer.model"
+
+
+_TOKEN = {"lstrip": False, "normalized": True, "rstrip": False, "single_word": False, "special": False}
+
+
+def write_tokenizer(folder: Path, legacy: bool = True) -> None:
+    """LISA's tokenizer files as transformers 4.31 saved them: tokenizer.model, LlamaTokenizer config (no
+    fast tokenizer.json), special tokens, and [SEG], <im_start>, <im_end> in added_tokens.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sentencepiece_model(), folder / "tokenizer.model")
+    specials = {name: {"content": text, **_TOKEN} for name, text in
+                (("bos_token", "<s>"), ("eos_token", "</s>"), ("unk_token", "<unk>"))}
+    config = {"add_bos_token": True, "add_eos_token": False, "clean_up_tokenization_spaces": False,
+              "legacy": legacy, "model_max_length": 512, "pad_token": None, "padding_side": "right",
+              "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer",
+              **{k: {"__type": "AddedToken", **v} for k, v in specials.items()}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (folder / "special_tokens_map.json").write_text(json.dumps({**specials, "pad_token": "<unk>"}, indent=2))
+    (folder / "added_tokens.json").write_text(json.dumps(ADDED))
 
 
 def llama_config(vocab_size: int) -> dict:
     return {"hidden_size": HIDDEN, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
             "num_key_value_heads": 4, "vocab_size": vocab_size, "max_position_embeddings": 2048,
-            "rms_norm_eps": 1e-6, "hidden_act": "silu", "bos_token_id": 128000, "eos_token_id": 128001,
+            "rms_norm_eps": 1e-6, "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2,
             "tie_word_embeddings": False}
 
 
@@ -94,23 +112,17 @@ def lisa_config(vocab_size: int) -> dict:
             "transformers_version": "4.31.0"}
 
 
-def portable_tokenizer_class(config_path: Path) -> None:
-    """transformers 5 saves its own backend class name; name the fast tokenizer both 4.5x and 5.x load."""
-    config = json.loads(config_path.read_text())
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    config_path.write_text(json.dumps(config, indent=2))
+ADDED = {"[SEG]": 32000, "<im_start>": 32001, "<im_end>": 32002}  # after LLaMA's 32000 pieces
+EOS_ID = 2
 
 
 def write_lisa(folder: Path, seed: int) -> None:
-    tokenizer = lisa_tokenizer()
-    vocab_size = len(tokenizer)
+    vocab_size = 32000 + len(ADDED)
     with atomic_path(folder) as tmp:
-        tmp.mkdir()
-        tokenizer.save_pretrained(str(tmp))
-        portable_tokenizer_class(tmp / "tokenizer_config.json")
+        write_tokenizer(tmp)
         (tmp / "config.json").write_text(json.dumps(lisa_config(vocab_size), indent=2))
-        seg_id = tokenizer("[SEG]", add_special_tokens=False).input_ids[0]
-        save_file(lisa_state_dict(vocab_size, seg_id, tokenizer.eos_token_id, seed), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_file(lisa_state_dict(vocab_size, ADDED["[SEG]"], EOS_ID, seed), str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
 
 
 def write_clip(folder: Path) -> None:
@@ -138,6 +150,8 @@ def build(models_dir: Path, name: str = NAME, seed: int = SEED) -> str:
     llm = Path(models_dir) / "LLM"
     if not (llm / CLIP_NAME / "config.json").is_file():
         write_clip(llm / CLIP_NAME)
+    if (llm / name).is_dir() and not (llm / name / "tokenizer.model").is_file():
+        shutil.rmtree(llm / name)  # an older tiny LISA with a fast tokenizer: rebuild it
     if not (llm / name / "model.safetensors").is_file():
         write_lisa(llm / name, seed)
     return name

@@ -49,9 +49,8 @@ def test_question_uses_lisas_trained_forms():
         lisa_question("  ")
 
 
-def test_seg_id_comes_from_the_tokenizer():
-    tokenizer = tiny_lisa.lisa_tokenizer()
-    assert seg_token_id(tokenizer) == tokenizer.convert_tokens_to_ids("[SEG]")
+def test_seg_id_comes_from_the_tokenizer(model):
+    assert model.seg_id == seg_token_id(model.tokenizer) == model.tokenizer.convert_tokens_to_ids("[SEG]")
     from transformers import AutoTokenizer
 
     plain = AutoTokenizer.from_pretrained(str(tiny_lisa.tokenizer_dir()))
@@ -92,10 +91,14 @@ def test_unexpected_or_missing_weights_are_refused(folders, tmp_path):
 
 
 def test_prompt_is_llava_v1_with_image_markers(model):
-    text = model.tokenizer.decode([t for t in model.prompt_ids("the chair").tolist() if t >= 0])
-    assert text.startswith("<|begin_of_text|>A chat between a curious human and an artificial intelligence")
-    assert "USER: <im_start><im_end>\nthe chair. Please output segmentation mask. ASSISTANT:" in text
+    tok = model.tokenizer
+    text = tok.decode([t for t in model.prompt_ids("the chair").tolist() if t >= 0])
+    assert text.startswith("<s> A chat between a curious human and an artificial intelligence")
+    assert text.endswith("USER: <im_start> <im_end> the chair. Please output segmentation mask. ASSISTANT:")
     ids = model.prompt_ids("the chair")
+    end = tok.convert_tokens_to_ids("<im_end>")
+    after = ids.tolist()[ids.tolist().index(end):]
+    assert after[:2] == [end, tok.sp.piece_to_id("▁the")], "LISA's tokenizer eats the newline after <im_end>"
     start = model.tokenizer.convert_tokens_to_ids("<im_start>")
     position = (ids == IMAGE_TOKEN_INDEX).nonzero().item()
     assert ids[position - 1] == start
