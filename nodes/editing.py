@@ -1,0 +1,219 @@
+"""TIE complex edits as nodes: plan with an MLLM, fix the plan as JSON, apply it step by step.
+
+The plan schema, the planning prompt and the step loop are host-free (``editing/``); this module wires
+them to ComfyUI: the MLLM handle, the segmenter, the region inpainting of ``_inpaint_region``, progress,
+interrupt and tensors.
+"""
+
+import logging
+
+import comfy.samplers
+import torch
+
+from ..editing.apply import ApplySettings, apply_plan
+from ..editing.plan import EditPlan, PlanError, plan_from_json
+from ..editing.planner import EXAMPLE, plan_edit
+from ..mllm.sam_masks import union
+from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback
+from ._mllm_prompting import GENERATION_INPUTS, settings
+from ._progress import check_interrupt, progress_bar
+from ._tensors import as_rgb, to_pil
+
+log = logging.getLogger("GenAssist")
+
+CATEGORY = "GenAssist/editing"
+PLAN_TYPE = "GENASSIST_EDIT_PLAN"
+PLAN_TOOLTIP = "The edit plan: ordered steps, each with instruction, action, region and prompt."
+
+
+class PlanEdit:
+    DESCRIPTION = (
+        "TIE's chain of thought: an MLLM splits a complex edit instruction into simple steps and, for each, "
+        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step) and "
+        "describes the result (colour, shape, material, position) as the inpainting prompt. The answer is "
+        "JSON, validated, with one repair turn; an instruction that needs no change gives an empty plan. "
+        "An image batch is planned from its first image.")
+    CATEGORY = CATEGORY
+    FUNCTION = "plan"
+    RETURN_TYPES = (PLAN_TYPE, "STRING", "STRING")
+    RETURN_NAMES = ("plan", "plan_json", "reasoning")
+    OUTPUT_TOOLTIPS = (
+        PLAN_TOOLTIP + " Connect to Apply Edit Plan.",
+        "The plan as readable JSON: copy it into Edit Plan From JSON to fix a step and re-run without the MLLM.",
+        "The model's thinking and notes (e.g. steps cut to max_steps).",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        inputs = dict(GENERATION_INPUTS)
+        inputs["max_new_tokens"] = ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest "
+                                            "answer in tokens; a plan of 6 steps needs about 400 (thinking "
+                                            "models more)."})
+        return {"required": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model sees the "
+                                        "image; a text-only one plans from the instruction alone)."}),
+            "image": ("IMAGE", {"tooltip": "The image to edit."}),
+            "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The complex edit, e.g. "
+                                       "'put a single vase of flowers and a glass of soda on the table, and "
+                                       "add a bottle of beer'."}),
+            "seed": inputs.pop("seed"),
+            "max_steps": ("INT", {"default": 6, "min": 1, "max": 32, "tooltip": "Most steps in the plan; a "
+                                  "longer answer is cut to the first max_steps (said in reasoning)."}),
+            **inputs,
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def plan(self, mllm, image, instruction, seed, max_steps, max_new_tokens, temperature, unique_id=None):
+        pils = to_pil(image)
+        if len(pils) > 1:
+            log.warning("GenAssist PlanEdit: image batch of %d; planning from the first image", len(pils))
+        check_interrupt()
+        result = plan_edit(lambda messages, gen: mllm.generate(messages, gen, node_id=unique_id), pils[0],
+                           instruction, int(max_steps), settings(seed, max_new_tokens, temperature))
+        reasoning = result.reasoning
+        if len(pils) > 1:
+            reasoning += f"\nnote: image batch of {len(pils)}: planned from image 1"
+        log.info("GenAssist PlanEdit: %d step(s) from %s", len(result.plan), mllm.name)
+        return (result.plan, result.plan.to_json(), reasoning.strip())
+
+
+class EditPlanFromJSON:
+    DESCRIPTION = (
+        "An edit plan from JSON you write or paste: {\"steps\": [{\"instruction\", \"action\" (add / remove / "
+        "replace / attribute / global), \"region\", \"prompt\"}]}. Use it to fix a plan from Plan Edit and "
+        "re-run without calling the MLLM again. Invalid JSON or a missing field stops with an error naming "
+        "the step and the field.")
+    CATEGORY = CATEGORY
+    FUNCTION = "parse"
+    RETURN_TYPES = (PLAN_TYPE,)
+    RETURN_NAMES = ("plan",)
+    OUTPUT_TOOLTIPS = (PLAN_TOOLTIP,)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "plan_json": ("STRING", {"multiline": True, "default": EXAMPLE, "tooltip": "The plan as JSON "
+                                     "(Plan Edit's plan_json output has this form); keys other than the four "
+                                     "fields are ignored; {\"steps\": []} leaves the image unchanged."}),
+        }}
+
+    def parse(self, plan_json):
+        try:
+            return (plan_from_json(plan_json),)
+        except PlanError as error:
+            raise PlanError(f"Edit Plan From JSON: {error}") from None
+
+
+def _segment_localizer(segmenter, node_id):
+    def localize(image, step):
+        pil = to_pil(image)[0]
+        result = segmenter.segment(pil, step.region, node_id=node_id)
+        mask = union(result.masks, pil.height, pil.width)
+        return (mask if bool((mask > 0.5).any()) else None), result.explanation
+
+    return localize
+
+
+class ApplyEditPlan:
+    DESCRIPTION = (
+        "Runs an edit plan step by step: localize the step's region on the current image (the previous "
+        "step's output) with the segmenter, grow the mask, crop a context window at the working resolution, "
+        "inpaint it with the step's prompt (long-prompt encoding for CLIP models; inpainting checkpoints "
+        "get the masked image as input), paste it back through a feathered mask and harmonize the seam. "
+        "Pixels farther than grow + feather from every step's mask are unchanged, bit for bit. A step whose "
+        "region is not found is skipped and logged. A global step repaints the whole image at 'denoise'.")
+    CATEGORY = CATEGORY
+    FUNCTION = "apply"
+    RETURN_TYPES = ("IMAGE", "IMAGE", "MASK", "STRING")
+    RETURN_NAMES = ("image", "step_images", "step_masks", "log")
+    OUTPUT_TOOLTIPS = (
+        "The edited image(s).",
+        "The image after each step (a skipped step repeats the previous image); per input image, in order.",
+        "Where each step may have changed pixels (grown + feathered mask; zeros for a skipped step).",
+        "Per step: sub-instruction, region phrase, mask area %, prompt used, seconds; or why it was skipped.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE", {"tooltip": "The image(s) to edit; each batch item runs the whole plan."}),
+            "plan": (PLAN_TYPE, {"tooltip": "From Plan Edit or Edit Plan From JSON."}),
+            "segmenter": ("GENASSIST_SEGMENTER", {"tooltip": "Finds each step's region: Load LISA, or "
+                          "Grounded Segmenter (an MLLM + SAM)."}),
+            "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
+            "clip": ("CLIP", {"tooltip": "Its text encoder: each step's prompt is encoded with it."}),
+            "vae": ("VAE", {"tooltip": "Its VAE."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Sampling seed; "
+                     "step i uses seed + i. Same inputs and seed give the same image."}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Sampler steps per edit step."}),
+            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "Classifier-free "
+                    "guidance scale."}),
+            "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "The sampler, as in KSampler."}),
+            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "The noise schedule, as in KSampler."}),
+            "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "How much "
+                        "of each region is repainted (1 = completely; global steps: how far from the original)."}),
+            "context_px": ("INT", {"default": 64, "min": 0, "max": 2048, "tooltip": "Pixels of surrounding "
+                           "image included around each mask, so the model sees where the edit sits."}),
+            "resolution": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8, "tooltip": "Working "
+                           "resolution: the crop's longer side is scaled to this (SD1.5: 512, SDXL: 1024)."}),
+            "grow_px": ("INT", {"default": 8, "min": 0, "max": 256, "tooltip": "Grow each found mask by this "
+                        "many pixels before inpainting (segmenter masks are tight)."}),
+            "feather_px": ("INT", {"default": 16, "min": 0, "max": 256, "tooltip": "Blend the inpainted crop "
+                           "into the image over this many pixels outside the grown mask."}),
+            "harmonize": ("BOOLEAN", {"default": True, "tooltip": "Match colour and brightness of the "
+                          "repainted region to its surroundings at the seam (weight-free)."}),
+        }, "optional": {
+            "negative": ("STRING", {"multiline": True, "default": "", "tooltip": "Negative prompt for every "
+                         "step, e.g. 'blurry, distorted'."}),
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def apply(self, image, plan: EditPlan, segmenter, model, clip, vae, seed, steps, cfg, sampler_name,
+              scheduler, denoise, context_px, resolution, grow_px, feather_px, harmonize, negative="",
+              unique_id=None):
+        if not isinstance(plan, EditPlan):
+            raise TypeError("Apply Edit Plan: the plan input must come from Plan Edit or Edit Plan From JSON")
+        rgb = as_rgb(image)
+        count = len(plan.steps)
+        apply_settings = ApplySettings(grow_px, feather_px, context_px, resolution, harmonize)
+        bar = progress_bar(max(1, rgb.shape[0] * count * steps), unique_id)
+        negative_cond = encode_text(clip, negative or "") if count else None
+        encoded = {}  # prompt -> conditioning: a batch runs the same steps on every image
+        finals, step_images, step_masks, logs = [], [], [], []
+        for item in range(rgb.shape[0]):
+            base = item * count * steps
+
+            def on_step(index, base=base):
+                check_interrupt()
+                bar.update_absolute(base + index * steps, bar.total)
+
+            def inpaint(window, mask, step, index, base=base):
+                sampling = SamplingSettings(seed + index, steps, cfg, sampler_name, scheduler, denoise)
+                callback = preview_callback(model, steps, bar, base + index * steps, bar.total)
+                if step.prompt not in encoded:
+                    encoded[step.prompt] = encode_text(clip, step.prompt)
+                return inpaint_window(model, clip, vae, window, mask, encoded[step.prompt], negative_cond, sampling,
+                                      callback)
+
+            result = apply_plan(rgb[item:item + 1], plan, _segment_localizer(segmenter, unique_id), inpaint,
+                                apply_settings, on_step=on_step)
+            finals.append(result.image)
+            step_images += result.step_images or [result.image]
+            height, width = rgb.shape[1], rgb.shape[2]
+            step_masks += [r.mask[None] for r in result.records] or [torch.zeros(1, height, width)]
+            prefix = f"image {item + 1}:\n" if rgb.shape[0] > 1 else ""
+            logs.append(prefix + result.log(plan.notes))
+        bar.update_absolute(bar.total, bar.total)
+        log_text = "\n".join(logs)
+        log.info("GenAssist ApplyEditPlan:\n%s", log_text)
+        return (torch.cat(finals), torch.cat(step_images), torch.cat(step_masks), log_text)
+
+
+NODE_CLASS_MAPPINGS = {
+    "GenAssist_PlanEdit": PlanEdit,
+    "GenAssist_EditPlanFromJSON": EditPlanFromJSON,
+    "GenAssist_ApplyEditPlan": ApplyEditPlan,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "GenAssist_PlanEdit": "Plan Edit (GenAssist, TIE)",
+    "GenAssist_EditPlanFromJSON": "Edit Plan From JSON (GenAssist)",
+    "GenAssist_ApplyEditPlan": "Apply Edit Plan (GenAssist, TIE)",
+}

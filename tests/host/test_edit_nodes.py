@@ -1,0 +1,136 @@
+"""Plan Edit, Edit Plan From JSON and Apply Edit Plan in the real ComfyUI registry: an MLLM server speaking
+the OpenAI protocol (scripted answers), the tiny SAM, the tiny SD1.5-inpainting checkpoint."""
+
+import json
+
+import pytest
+import torch
+
+from harness.openai_server import ScriptedOpenAIServer
+
+STEPS = [
+    {"instruction": "put a glass of soda on the table", "action": "add", "region": "the right part of the table",
+     "prompt": "a tall glass of dark soda with ice"},
+    {"instruction": "make the sky orange", "action": "global", "region": "", "prompt": "an orange evening sky"},
+]
+
+
+def node(comfy_host, node_id):
+    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
+
+
+def server_mllm(comfy_host, server):
+    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False, False)
+    return mllm
+
+
+def picture(height=64, width=96):
+    return torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(5))
+
+
+def test_plan_edit_returns_plan_json_and_reasoning(comfy_host):
+    answer = "<think>two edits</think>```json\n" + json.dumps({"steps": STEPS}) + "\n```"
+    with ScriptedOpenAIServer(answer) as server:
+        plan, plan_json, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
+            server_mllm(comfy_host, server), picture(), "soda on the table, orange sky", 7, 6, 512, 0.2)
+        sent = server.requests[0].json
+    assert len(plan.steps) == 2 and plan.steps[1].region == "the whole image"
+    assert json.loads(plan_json)["steps"][0] == STEPS[0]
+    assert "two edits" in reasoning
+    user = sent["messages"][-1]["content"]
+    text = " ".join(part.get("text", "") for part in user if isinstance(part, dict))
+    assert "Request: soda on the table, orange sky" in text and "at most 6 steps" in text
+    assert any(part.get("type") == "image_url" for part in user if isinstance(part, dict))
+    assert sent.get("seed") == 7
+
+
+def test_plan_edit_unusable_answer_is_a_clear_error_after_one_repair(comfy_host):
+    with ScriptedOpenAIServer(["I'm sorry, I can't.", "Still no."]) as server:
+        with pytest.raises(RuntimeError, match="no usable edit plan.*Edit Plan From JSON"):
+            node(comfy_host, "GenAssist_PlanEdit").plan(server_mllm(comfy_host, server), picture(), "add a cat",
+                                                         0, 6, 512, 0.2)
+        assert len(server.requests) == 2
+
+
+def test_plan_edit_truncates_to_max_steps(comfy_host):
+    with ScriptedOpenAIServer(json.dumps({"steps": STEPS * 4})) as server:
+        plan, _, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
+            server_mllm(comfy_host, server), picture(), "many things", 0, 3, 512, 0.2)
+    assert len(plan.steps) == 3 and "kept the first 3" in reasoning
+
+
+def test_edit_plan_from_json_round_trip_and_errors(comfy_host):
+    from_json = node(comfy_host, "GenAssist_EditPlanFromJSON")
+    (plan,) = from_json.parse(json.dumps({"steps": STEPS}))
+    (again,) = from_json.parse(plan.to_json())
+    assert again == plan and len(plan.steps) == 2
+    with pytest.raises(ValueError, match=r"Edit Plan From JSON: step 1: field 'prompt' is missing"):
+        from_json.parse('{"steps": [{"instruction": "a", "action": "add", "region": "b"}]}')
+    with pytest.raises(ValueError, match="not valid JSON: .* line 1, column"):
+        from_json.parse('{"steps": [')
+    default = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_EditPlanFromJSON"].INPUT_TYPES()["required"]["plan_json"]
+    assert len(from_json.parse(default[1]["default"])[0].steps) == 2  # the default text is a valid plan
+
+
+@pytest.fixture(scope="module")
+def inpaint_parts(comfy_host, tiny):
+    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+
+
+@pytest.fixture(scope="module")
+def sam_handle(comfy_host, tiny):
+    (handle,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
+    return handle
+
+
+def box_answer(box):
+    return json.dumps({"explanation": "there", "objects": [{"label": "it", "box": box}]})
+
+
+def apply(comfy_host, plan, segmenter, parts, image, seed=3, **kw):
+    model, clip, vae = parts
+    args = dict(seed=seed, steps=2, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0, context_px=8,
+                resolution=64, grow_px=4, feather_px=4, harmonize=True, negative="blurry")
+    args.update(kw)
+    return node(comfy_host, "GenAssist_ApplyEditPlan").apply(image, plan, segmenter, model, clip, vae, **args)
+
+
+def test_apply_edit_plan_outputs_and_skips(comfy_host, inpaint_parts, sam_handle):
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+        {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"},
+        {"instruction": "remove the dog", "action": "remove", "region": "the dog", "prompt": "grass"},
+    ]}))
+    replies = [box_answer([500, 500, 800, 900]), json.dumps({"explanation": "no dog here", "objects": []})]
+    with ScriptedOpenAIServer(replies) as server:
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+                                                                              sam_handle, "0-1000", 256, 0)
+        image = picture()
+        final, step_images, step_masks, log = apply(comfy_host, plan, segmenter, inpaint_parts, image)
+    assert final.shape == image.shape and step_images.shape == (2, 64, 96, 3) and step_masks.shape == (2, 64, 96)
+    assert torch.equal(step_images[1], final[0]) and torch.equal(step_images[0], step_images[1])
+    assert step_masks[1].sum() == 0 and step_masks[0].sum() > 0
+    outside = step_masks[0] == 0
+    assert torch.equal(final[0][outside], image[0][outside])
+    assert (final[0][~outside] != image[0][~outside]).any()
+    assert "step 1/2 [add] add a cup" in log and "a red cup" in log
+    assert "step 2/2" in log and "SKIPPED" in log and "no dog here" in log
+
+
+def test_apply_edit_plan_empty_plan_and_batches(comfy_host, inpaint_parts, sam_handle):
+    (empty,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse('{"steps": []}')
+    images = torch.cat([picture(), picture() * 0.5])
+    with ScriptedOpenAIServer(box_answer([0, 0, 500, 500])) as server:
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+                                                                              sam_handle, "0-1000", 256, 0)
+        final, step_images, step_masks, log = apply(comfy_host, empty, segmenter, inpaint_parts, images)
+        assert not server.requests  # nothing to localize
+        assert torch.equal(final, images) and step_images.shape[0] == 2 and step_masks.sum() == 0
+        assert "empty plan" in log
+        (one,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+            {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"}]}))
+        final, step_images, step_masks, log = apply(comfy_host, one, segmenter, inpaint_parts, images)
+    assert final.shape == (2, 64, 96, 3) and step_images.shape == (2, 64, 96, 3) and step_masks.shape == (2, 64, 96)
+    assert "image 1:" in log and "image 2:" in log
+    for index in range(2):
+        outside = step_masks[index] == 0
+        assert torch.equal(final[index][outside], images[index][outside])
