@@ -9,7 +9,8 @@ import torch
 from ..restoration.diffrir import DiffRIRS2
 from ..restoration.diffrir_checkpoint import load_diffrir
 from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
-from ..restoration.restore import count_tiles, resize_to, restore_image
+from ..restoration.restore import activation_bytes_per_pixel, count_tiles, resize_to, restore_image
+from ..restoration.tiling import tile_for_budget
 from ._memory import load_for_inference, preferred_dtype, wrap_model
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, mask_for
@@ -17,6 +18,8 @@ from ._tensors import as_rgb, mask_for
 log = logging.getLogger(__name__)
 
 CATEGORY = "GenAssist/restoration"
+# share of the device's free memory an automatic tile size may plan for (the estimate is rough)
+FREE_MEMORY_SHARE = 0.8
 WEIGHTS_HELP = ("Put DiffRIR S2 weights (basicsr .pth with params_ema, or .safetensors) in ComfyUI/models/diffrir/ "
                 "(from the Google Drive folder linked in the Zj-BinXia/DiffRIR README: "
                 "https://drive.google.com/drive/folders/18FWpDCE9z3vS9hEvezxROzTz5hwozRiz), then refresh.")
@@ -83,7 +86,8 @@ class GenAssist_LoadDiffRIR:
 class GenAssist_Restore:
     DESCRIPTION = ("Restore the generated region of an inpainted/outpainted image with DiffRIR, using the "
                    "original as reference: colour shift, brightness and seams are corrected, and pixels "
-                   "outside the mask are copied from the reference unchanged. Runs in overlapping tiles.")
+                   "outside the mask are copied from the reference unchanged. Runs in one pass when the "
+                   "image fits in memory, else in overlapping tiles that share the whole image's prior.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
@@ -106,9 +110,11 @@ class GenAssist_Restore:
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
                                  "tooltip": "Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
                                             "give the same output."}),
-                "tile_size": ("INT", {"default": 512, "min": 0, "max": 8192, "step": 32,
-                                      "tooltip": "Tile side in output pixels (0 = whole image at once). "
-                                                 "Smaller tiles use less memory."}),
+                "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32,
+                                      "tooltip": "Tile side in output pixels. 0 = automatic: the whole "
+                                                 "image in one pass (DiffRIR's own result) when it fits in "
+                                                 "free memory, else the largest tiles that fit. Smaller "
+                                                 "tiles use less memory."}),
                 "tile_overlap": ("INT", {"default": 64, "min": 0, "max": 1024, "step": 32,
                                          "tooltip": "Overlap between tiles, blended smoothly to hide tile "
                                                     "borders."}),
@@ -116,7 +122,7 @@ class GenAssist_Restore:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    def restore(self, restorer, image, reference, mask, seed, tile_size=512, tile_overlap=64, unique_id=None):
+    def restore(self, restorer, image, reference, mask, seed, tile_size=0, tile_overlap=64, unique_id=None):
         if tile_size and (tile_size < 64 or tile_overlap >= tile_size):
             raise ValueError(f"tile_size must be 0 or >= 64 and larger than tile_overlap "
                              f"(got {tile_size}, {tile_overlap})")
@@ -129,9 +135,7 @@ class GenAssist_Restore:
             log.info("GenAssist Restore: resizing image %s to %s (reference / x%d)",
                      tuple(image.shape[-2:]), lq_size, scale)
             image = resize_to(image, *lq_size)
-        side = tile_size or max(height, width)
-        device = load_for_inference(restorer.patcher, activation_bytes=_activation_bytes(restorer.model, side))
-        log.debug("GenAssist Restore on %s", device)
+        tile_size = _tile_size(restorer, tile_size, tile_overlap, height, width)
         total = sum(count_tiles(m[None], tile_size, tile_overlap) for m in masks)
         bar = progress_bar(max(total, 1), unique_id)
 
@@ -148,14 +152,22 @@ class GenAssist_Restore:
         return (torch.cat(outputs).permute(0, 2, 3, 1).contiguous(),)
 
 
-def _activation_bytes(model: DiffRIRS2, side: int) -> int:
-    """Rough peak of one tile: the GDFN expansion of the 2*dim stages, which run at 1/4 of the output
-    side at every scale, times a few live copies. Only used to ask ComfyUI for room on the device."""
-    config = model.config
-    net_side = side // 4
-    hidden = config.ffn_hidden[config.dim * 2]
-    element = next(model.parameters()).element_size()
-    return int(net_side**2 * hidden * 2 * 6 * element)
+def _tile_size(restorer: Restorer, tile_size: int, overlap: int, height: int, width: int) -> int:
+    """Load the restorer with room for the planned pass; 0 (auto) becomes 0 (whole image) when that fits
+    in FREE_MEMORY_SHARE of the device's free memory, else the largest tile that does."""
+    import comfy.model_management as mm
+
+    per_pixel = activation_bytes_per_pixel(restorer.model)
+    pixels = tile_size**2 if tile_size else height * width
+    device = load_for_inference(restorer.patcher, activation_bytes=int(pixels * per_pixel))
+    if tile_size:
+        return tile_size
+    free = mm.get_free_memory(device)
+    chosen = tile_for_budget(height, width, free * FREE_MEMORY_SHARE, per_pixel, overlap)
+    log.info("GenAssist Restore on %s: %s (%.0f MiB free, about %.0f MiB for the whole image)", device,
+             f"tiles of {chosen} px" if chosen else "whole image in one pass", free / 2**20,
+             height * width * per_pixel / 2**20)
+    return chosen
 
 
 class GenAssist_HarmonizeSeams:

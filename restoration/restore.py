@@ -21,6 +21,19 @@ def check_inputs(model: DiffRIRS2, image: torch.Tensor, reference: torch.Tensor,
                          f"(reference / {scale}), got {tuple(image.shape)}")
 
 
+# Peak activations of one pass, in live copies of the widest tensor: the GDFN expansion (2 x hidden
+# channels of the 2*dim stages, at 1/16 of the output pixels). 10 matches the CPU peak measured with
+# bench/restore.py at the released size in fp32 (~1.4 kB per output pixel between 256 and 512 px).
+_LIVE_EXPANSIONS = 10
+
+
+def activation_bytes_per_pixel(model: DiffRIRS2) -> float:
+    """Estimated peak working memory of restoring one output pixel in a single pass (tile or image)."""
+    config = model.config
+    element = next(model.parameters()).element_size()
+    return config.ffn_hidden[config.dim * 2] * 2 * _LIVE_EXPANSIONS * element / 16
+
+
 def tiles_needing_work(tiles: list[Tile], changed: torch.Tensor) -> list[Tile]:
     """Tiles that contain generated pixels; the others would be replaced by the reference anyway."""
     return [t for t in tiles if bool(changed[..., t.slices()[0], t.slices()[1]].any())]

@@ -54,3 +54,13 @@ def feather_weight(tile: Tile, height: int, width: int, overlap: int) -> torch.T
         return weight
 
     return ramp(tile.height, tile.top, height)[:, None] * ramp(tile.width, tile.left, width)[None, :]
+
+
+def tile_for_budget(height: int, width: int, budget_bytes: float, bytes_per_pixel: float, overlap: int,
+                    align: int = 32, smallest: int = 128) -> int:
+    """0 (one pass over the whole image) when its activations fit in ``budget_bytes``; otherwise the
+    largest square tile side (a multiple of ``align``, at least ``smallest`` and above ``overlap``) that fits."""
+    if height * width * bytes_per_pixel <= budget_bytes:
+        return 0
+    side = int((max(budget_bytes, 0.0) / bytes_per_pixel) ** 0.5) // align * align
+    return max(side, smallest, (overlap // align + 1) * align)

@@ -56,6 +56,38 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
     assert torch.equal(out, again)
 
 
+def test_default_tile_size_gives_the_whole_image_result_when_it_fits(comfy_host, restorer_x1):
+    from restoration.restore import restore_image
+
+    image, reference, mask = _images()
+    restore = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_Restore"]
+    assert restore.INPUT_TYPES()["required"]["tile_size"][1]["default"] == 0
+    (out,) = restore().restore(restorer_x1, image, reference, mask, seed=4)
+    whole = restore_image(restorer_x1.model, image.permute(0, 3, 1, 2), reference.permute(0, 3, 1, 2),
+                          mask[:, None], seed=4, tile=0)
+    # float32 rounding only (memory layouts differ); a tiled pass differs by ~1e-2 (tests/unit/test_diffrir.py)
+    assert float((out - whole.permute(0, 2, 3, 1)).abs().max()) <= 1e-6
+
+
+def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monkeypatch):
+    import comfy.model_management as mm
+
+    from restoration.restore import activation_bytes_per_pixel
+
+    image, reference, mask = _images(height=256, width=320)
+    mask[:, 20:240, 20:300] = 1
+    per_pixel = activation_bytes_per_pixel(restorer_x1.model)
+    monkeypatch.setattr(mm, "get_free_memory", lambda *args, **kwargs: per_pixel * 160 * 160)
+    passes = []
+    hook = restorer_x1.model.G.register_forward_pre_hook(lambda module, args: passes.append(args[1].clone()))
+    try:
+        (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=4)
+    finally:
+        hook.remove()
+    assert out.shape == reference.shape and len(passes) > 1  # 0.8 x 160^2 px per pass: tiles of 128 px
+    assert all(torch.equal(prior, passes[0]) for prior in passes)  # one whole-image prior for all tiles
+
+
 def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
     (restorer,) = _node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
     assert restorer.model.scale == 2

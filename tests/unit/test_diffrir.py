@@ -10,8 +10,8 @@ from safetensors.torch import save_file
 from restoration.diffrir import DiffRIRS2, pack_padded, run_padded
 from restoration.diffrir_checkpoint import load_diffrir, read_state_dict
 from restoration.diffrir_config import DiffRIRConfig
-from restoration.restore import count_tiles, restore_image
-from restoration.tiling import feather_weight, plan_tiles
+from restoration.restore import activation_bytes_per_pixel, count_tiles, restore_image
+from restoration.tiling import feather_weight, plan_tiles, tile_for_budget
 from tiny_models import diffrir as tiny_diffrir
 
 SCALES = (1, 2, 4)
@@ -201,6 +201,21 @@ def test_tile_plan_and_feathering():
     assert float(covered.min()) > 0
     single = plan_tiles(300, 200, 0, 32)
     assert len(single) == 1 and (single[0].height, single[0].width) == (300, 200)
+
+
+def test_tile_for_budget_is_whole_image_when_it_fits_else_the_largest_tile():
+    assert tile_for_budget(1024, 768, budget_bytes=1024 * 768 * 1400, bytes_per_pixel=1400, overlap=64) == 0
+    assert tile_for_budget(4096, 4096, budget_bytes=8e9, bytes_per_pixel=1400, overlap=64) == 2368
+    assert 2368**2 * 1400 <= 8e9 < (2368 + 32) ** 2 * 1400
+    assert tile_for_budget(4096, 4096, budget_bytes=1e6, bytes_per_pixel=1400, overlap=64) == 128  # floor
+    assert tile_for_budget(4096, 4096, budget_bytes=1e6, bytes_per_pixel=1400, overlap=160) == 192
+
+
+def test_activation_estimate_at_the_released_size():
+    """~1.4 kB per output pixel in fp32, the CPU peak measured with bench/restore.py between 256 and 512 px."""
+    with torch.device("meta"):
+        model = DiffRIRS2(DiffRIRConfig(scale=1))
+    assert activation_bytes_per_pixel(model) == pytest.approx(281 * 2 * 10 * 4 / 16)
 
 
 def test_safetensors_without_duplicated_keys_loads(tmp_path):
