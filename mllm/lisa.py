@@ -65,6 +65,15 @@ def seg_hidden_positions(input_ids: torch.Tensor, index_map: torch.Tensor, seg_i
     return index_map[seg_positions] - 1
 
 
+def seg_mask_logits(predictor: SamPredictor, text_hidden_fcs: nn.ModuleList, image, ids: torch.Tensor,
+                    index_map: torch.Tensor, hidden: torch.Tensor, seg_id: int) -> torch.Tensor:
+    """LISA's mask path: the hidden state before each [SEG] -> text_hidden_fcs -> one sparse SAM prompt
+    token each -> single-mask decoder -> logits [N, H, W] at the image's size."""
+    positions = seg_hidden_positions(ids, index_map, seg_id)
+    tokens = text_hidden_fcs[0](hidden[positions].to(next(text_hidden_fcs.parameters()).dtype))
+    return predictor.masks_for_tokens(predictor.embed(image), tokens)
+
+
 def build_text_hidden_fcs(state: dict) -> nn.ModuleList:
     """LISA's [SEG] projection (Linear H->H, ReLU, Linear H->out, Dropout 0), strictly loaded."""
     hidden, out_dim = state["0.0.weight"].shape[1], state["0.2.weight"].shape[0]
@@ -148,10 +157,8 @@ class LisaModel(nn.Module):
         with torch.inference_mode():
             embeds, index_map = splice_image_features(full_ids, embed_tokens, [features])
             hidden = self.last_hidden_states(embeds)
-            positions = seg_hidden_positions(full_ids, index_map, self.seg_id)
-            tokens = self.text_hidden_fcs[0](hidden[positions])
-            predictor = self.predictor
-            logits = predictor.masks_for_tokens(predictor.embed(image), tokens)
+            logits = seg_mask_logits(self.predictor, self.text_hidden_fcs, image, full_ids, index_map, hidden,
+                                     self.seg_id)
         return LisaResult(answer, logits)
 
 
