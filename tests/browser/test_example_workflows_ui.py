@@ -1,5 +1,6 @@
-"""Every shipped example workflow loads in the real ComfyUI web UI (headless Chromium) with no missing
-node types and no load errors; broken fixtures prove the check fails when it should."""
+"""A core graph loads in the real ComfyUI web UI (headless Chromium) with no missing node types and no load
+errors, broken fixtures prove the check fails when it should, and the UI sees every GenAssist node, help page
+and example workflow (test_template_browser.py opens each example workflow as a user does)."""
 
 import urllib.request
 from pathlib import Path
