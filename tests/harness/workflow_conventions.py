@@ -12,6 +12,7 @@ NOTE_TYPES = {"MarkdownNote", "Note"}
 NOTE_SECTIONS = ("## What it does", "## Models", "## Inputs to change", "## What to expect")
 MODEL_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 NODE_TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above its pos
+MIN_READABLE_SCALE = 0.6
 
 # Single-file loaders: the models/ folder their files come from (the directory the frontend checks).
 LOADER_FOLDERS = {
@@ -171,6 +172,15 @@ def layout_problems(workflow: dict) -> list[str]:
         if source and target and not source["pos"][0] < target["pos"][0]:
             problems.append(f"link {link[0]} runs right to left: {_label(source)} -> {_label(target)}")
     return problems
+
+
+def view_problems(workflow: dict) -> list[str]:
+    """The view the workflow opens at (extra.ds) must be one where the frontend still draws text: below
+    MinFontSizeForLOD (8 px) over the 14-px node font, i.e. a scale under ~0.57, it draws bare boxes."""
+    scale = ((workflow.get("extra") or {}).get("ds") or {}).get("scale")
+    if scale is None:
+        return ["no extra.ds: the workflow opens fitted to the screen, unreadably small when it is wide"]
+    return [] if scale >= MIN_READABLE_SCALE else [f"extra.ds.scale {scale} < {MIN_READABLE_SCALE}: text not drawn"]
 
 
 def expected_missing_models(workflow: dict) -> list[str]:

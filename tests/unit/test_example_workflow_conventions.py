@@ -16,6 +16,7 @@ from harness.workflow_conventions import (
     model_problems,
     note_problems,
     thumbnail_path,
+    view_problems,
 )
 
 PACK = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def thumbnail_problems(path: Path) -> list[str]:
 
 
 def all_problems(workflow: dict) -> list[str]:
-    return note_problems(workflow) + model_problems(workflow) + layout_problems(workflow)
+    return note_problems(workflow) + model_problems(workflow) + layout_problems(workflow) + view_problems(workflow)
 
 
 def _load(path: Path) -> dict:
@@ -152,6 +153,14 @@ def test_node_outside_groups_and_backward_link_fail():
     problems = layout_problems(workflow)
     assert "node 16 (SaveImage) lies inside 0 groups, not exactly one (below the title)" in problems
     assert any("runs right to left" in p and "node 16 (SaveImage)" in p for p in problems)
+
+
+def test_unreadable_default_view_fails():
+    workflow = _load(SAMPLE)
+    workflow["extra"]["ds"]["scale"] = 0.4
+    assert view_problems(workflow) == ["extra.ds.scale 0.4 < 0.6: text not drawn"]
+    del workflow["extra"]["ds"]
+    assert "no extra.ds" in view_problems(workflow)[0]
 
 
 def test_missing_or_stale_thumbnail_fails(tmp_path):
