@@ -185,3 +185,21 @@ def test_expected_missing_models_follow_the_frontend_rules():
     workflow["nodes"].append(twin)  # the same file twice is listed once
     _node(workflow, "GenAssist_LoadSAM")["widgets_values"][0] = "sam_vit_b_01ec64.pth"  # entry not selected
     assert expected_missing_models(workflow) == ["checkpoints / sd-v1-5-inpainting.safetensors"]
+
+
+def test_notes_groups_and_models_properties_never_reach_the_api_prompt():
+    """e2e tests run the shipped files through harness.workflow: what the conventions add is UI-only."""
+    from harness.workflow import ui_to_api
+
+    object_info = {"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["a.safetensors"], {}]}}}}
+    loader = {"id": 1, "type": "CheckpointLoaderSimple", "mode": 0, "inputs": [], "outputs": [],
+              "widgets_values": ["a.safetensors"],
+              "properties": {"models": [{"name": "a.safetensors", "url": "https://x/a.safetensors",
+                                         "directory": "checkpoints"}]}}
+    notes = [{"id": 2, "type": "MarkdownNote", "mode": 0, "inputs": [], "outputs": [], "widgets_values": ["# t"]},
+             {"id": 3, "type": "Note", "mode": 0, "inputs": [], "outputs": [], "widgets_values": ["t"]}]
+    workflow = {"nodes": [loader, *notes], "links": [], "groups": [{"id": 1, "title": "1 · Load",
+                                                                     "bounding": [0, 0, 10, 10]}]}
+    assert ui_to_api(workflow, object_info) == {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "a.safetensors"},
+              "_meta": {"title": "CheckpointLoaderSimple"}}}
