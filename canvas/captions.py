@@ -8,7 +8,12 @@ A malformed local answer never stops the canvas: the global caption stands in, w
 """
 
 import logging
+import math
 import re
+
+import numpy as np
+import torch
+from PIL import Image
 
 try:  # inside the pack
     from ..mllm.backend import Message
@@ -37,6 +42,17 @@ TILE_SYSTEM = ("You write captions for one tile of a large picture that is paint
                "must fit the global caption of the whole scene and continue the captions of the neighbouring "
                "tiles, without repeating their main subject unless it extends into this tile. Answer with "
                "the caption only.")
+
+
+def describe_source(ask, image) -> str:
+    """The source image's own caption (context for the tiles bordering it); empty, with a log line, when
+    the answer holds none (those tiles then see the global caption)."""
+    try:
+        return parse_generation_answer(ask([Message("user", DESCRIBE, [image])])).prompt
+    except AnswerError as error:
+        log.warning("GenAssist canvas: no usable description of the source (%s); its neighbours get the "
+                    "global caption", error)
+        return ""
 
 
 def write_global_caption(ask, image) -> tuple[str, str]:
@@ -124,6 +140,20 @@ def read_caption(answer: str, fallback: str, where: str, max_words: int = MAX_WO
         caption = first if len(first.split()) <= max_words else " ".join(first.split()[:max_words])
         log.info("GenAssist canvas: %s: caption longer than %d words, kept %r", where, max_words, caption)
     return caption, True
+
+
+def canvas_view(plan: CanvasPlan, canvas: torch.Tensor, generated: torch.Tensor, max_side: int = 768) -> Image.Image:
+    """The canvas so far as the MLLM sees it: every k-th pixel (a strided view: no canvas-sized copy),
+    unpainted parts black."""
+    stride = max(1, math.ceil(max(plan.width, plan.height) / max_side))
+    pixels = canvas[::stride, ::stride, :3].float()
+    known = generated[::stride, ::stride] > 0
+    src = plan.source
+    rows = torch.arange(0, plan.height, stride)
+    cols = torch.arange(0, plan.width, stride)
+    known |= ((rows >= src.y) & (rows < src.bottom))[:, None] & ((cols >= src.x) & (cols < src.right))[None]
+    shown = (pixels * known[..., None]).clamp(0, 1)
+    return Image.fromarray((shown.numpy() * 255).round().astype(np.uint8), "RGB")
 
 
 def conditioning_text(global_caption: str, local_caption: str) -> str:

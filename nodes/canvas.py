@@ -1,0 +1,258 @@
+"""Infinite canvas (2407.12642) as nodes: plan the tiles and their captions, edit the plan as JSON,
+expand the image tile by tile. The tile geometry, captions and paste are host-free in ``canvas/``; the
+diffusion step is the shared inpaint-a-window routine (``_inpaint_region``)."""
+
+import json
+import logging
+from dataclasses import replace
+
+import comfy.samplers
+import torch
+
+from ..canvas.captions import (
+    canvas_view,
+    caption_plan,
+    conditioning_text,
+    describe_source,
+    read_caption,
+    tile_request,
+    write_global_caption,
+)
+from ..canvas.expand import ExpandSettings, expand_canvas
+from ..canvas.layout import layout_tiles
+from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
+from ..canvas.window import FILLS
+from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback
+from ._mllm_prompting import settings
+from ._progress import check_interrupt, progress_bar, text_streamer
+from ._tensors import as_rgb, to_pil
+
+log = logging.getLogger("GenAssist")
+CATEGORY = "GenAssist/canvas"
+PLAN_TYPE = "GENASSIST_CANVAS_PLAN"
+LIVE_TOKENS, LIVE_TEMPERATURE = 256, 0.2  # live captions: short answers, near-greedy
+SEED = ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                "tooltip": "Seed: the same inputs and seed give the same result (tile i uses seed + i)."})
+MARGIN = {"default": 256, "min": 0, "max": 16384, "step": 8}
+PLAN_TOOLTIPS = ("The canvas plan: canvas size, where the source sits, the tiles in generation order with "
+                 "their captions. Connect to Expand Canvas.",
+                 "The same plan as JSON (canvas pixel coordinates): edit captions or tiles and load it back with "
+                 "Canvas Plan from JSON.")
+
+
+def _margin(where: str) -> tuple:
+    return ("INT", {**MARGIN, "tooltip": f"Pixels to add {where} the image (0 = none)."})
+
+
+class GenAssist_PlanCanvas:
+    DESCRIPTION = ("Plan an infinite-canvas expansion (2407.12642): the canvas size, the tiles that will grow "
+                   "the image outward from the source (edges before corners, each tile bordering known "
+                   "pixels) and one short local caption per tile, which the MLLM writes from the global "
+                   "caption, the direction and the captions of the neighbouring tiles. An empty global "
+                   "caption is written by the MLLM from the image: describe it, imagine its surroundings, "
+                   "summarise.")
+    CATEGORY = CATEGORY
+    FUNCTION = "plan"
+    RETURN_TYPES = (PLAN_TYPE, "STRING")
+    RETURN_NAMES = ("canvas_plan", "plan_json")
+    OUTPUT_TOOLTIPS = PLAN_TOOLTIPS
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model, to "
+                                                   "describe the image when global_caption is empty)."}),
+            "image": ("IMAGE", {"tooltip": "The source image (one image, not a batch)."}),
+            "global_caption": ("STRING", {"multiline": True, "default": "", "tooltip": "One caption of the "
+                               "whole expanded scene. Empty: the MLLM writes it from the image."}),
+            "left": _margin("left of"), "top": _margin("above"), "right": _margin("right of"),
+            "bottom": _margin("below"),
+            "tile_size": ("INT", {"default": 512, "min": 16, "max": 4096, "step": 8, "tooltip": "Side of the "
+                          "square window the model sees per tile, in canvas px: the model's working "
+                          "resolution (512 for SD1.5, 1024 for SDXL)."}),
+            "overlap": ("INT", {"default": 256, "min": 0, "max": 4088, "step": 8, "tooltip": "Known context in "
+                        "each window, px; each tile generates at most tile_size - overlap px per side. More "
+                        "overlap = better continuity, more tiles."}),
+            "seed": SEED,
+            "temperature": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "MLLM "
+                            "sampling temperature: 0 = always the likeliest words; higher = more varied "
+                            "captions."}),
+            "max_new_tokens": ("INT", {"default": 256, "min": 16, "max": 4096, "tooltip": "Longest answer per "
+                               "caption, in tokens (thinking models need more)."}),
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def plan(self, mllm, image, global_caption, left, top, right, bottom, tile_size, overlap, seed,
+             temperature=0.7, max_new_tokens=256, unique_id=None):
+        rgb = as_rgb(image)
+        if rgb.shape[0] != 1:
+            raise ValueError(f"Plan Canvas plans one image; got a batch of {rgb.shape[0]}. Split the batch "
+                             "(e.g. Image From Batch) and plan each image.")
+        plan = layout_tiles(rgb.shape[2], rgb.shape[1], left, top, right, bottom, tile_size, overlap)
+        bar = progress_bar(len(plan.tiles) + 1, unique_id)
+
+        def ask(messages, index=0):
+            check_interrupt()
+            return mllm.generate(messages, settings(seed + index, max_new_tokens, temperature), node_id=unique_id)
+
+        pil = to_pil(rgb)[0]
+        if global_caption.strip():
+            plan.global_caption = " ".join(global_caption.split())
+            plan.source_caption = describe_source(ask, pil)
+        else:
+            plan.global_caption, plan.source_caption = write_global_caption(ask, pil)
+        bar.update(1)
+
+        def ask_tile(messages, index):
+            answer = ask(messages, index)
+            bar.update(1)
+            return answer
+
+        caption_plan(plan, ask_tile)
+        log.info("GenAssist PlanCanvas: %r", plan)
+        return (plan, plan.to_json())
+
+
+class GenAssist_CanvasPlanFromJSON:
+    DESCRIPTION = ("Load a canvas plan from JSON (e.g. Plan Canvas's plan_json after editing captions or "
+                   "tiles). The plan is checked: every canvas pixel outside the source covered by exactly "
+                   "one tile, each tile bordering the source or an earlier tile; errors name the tile and "
+                   "the field.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (PLAN_TYPE, "STRING")
+    RETURN_NAMES = ("canvas_plan", "plan_json")
+    OUTPUT_TOOLTIPS = PLAN_TOOLTIPS
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"plan_json": ("STRING", {"multiline": True, "default": "", "tooltip": "The plan "
+                             "as JSON: global_caption, width, height, source {x, y, width, height}, tiles "
+                             "[{x, y, width, height, direction, caption}] in generation order; optional "
+                             "tile_size."})}}
+
+    def load(self, plan_json):
+        try:
+            plan = plan_from_json(plan_json)
+        except PlanError as error:
+            raise ValueError(f"Canvas Plan from JSON: {error}") from None
+        return (plan, plan.to_json())
+
+
+class GenAssist_ExpandCanvas:
+    DESCRIPTION = ("Grow the image to the planned canvas, tile by tile in plan order: each tile's window holds "
+                   "known context and the new strip (initialised by mirroring the edge and blurring it), is "
+                   "inpainted conditioned on the tile's local caption plus the global caption, pasted with a "
+                   "feathered overlap and its seam harmonised. Source pixels stay bit-identical. The canvas "
+                   "stays in CPU memory; only one window is on the GPU. With an MLLM connected, each local "
+                   "caption is written just before its tile, seeing the canvas so far.")
+    CATEGORY = CATEGORY
+    FUNCTION = "expand"
+    RETURN_TYPES = ("IMAGE", "MASK", "STRING")
+    RETURN_NAMES = ("image", "mask", "captions")
+    OUTPUT_TOOLTIPS = ("The expanded image, exactly the planned size.",
+                       "1 = generated pixels, 0 = the source.",
+                       "The captions actually used, as plan JSON (a list of plans for a batch whose live "
+                       "captions differ).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE", {"tooltip": "The source image, the size the plan was made for (a batch is "
+                                           "expanded item by item with the same plan)."}),
+            "canvas_plan": (PLAN_TYPE, {"tooltip": "From Plan Canvas or Canvas Plan from JSON."}),
+            "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
+            "clip": ("CLIP", {"tooltip": "Its text encoder (CLIP prompts use the long-prompt encoder)."}),
+            "vae": ("VAE", {"tooltip": "Its VAE."}),
+            "seed": SEED,
+            "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampler steps per tile."}),
+            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                              "tooltip": "Classifier-free guidance scale."}),
+            "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "Sampler, as in KSampler."}),
+            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "Scheduler, as in KSampler."}),
+            "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "1 = the "
+                                  "new strip is generated from scratch; lower keeps more of its mirrored "
+                                  "initialisation."}),
+            "feather_px": ("INT", {"default": 16, "min": 0, "max": 256, "tooltip": "Width of the blend over "
+                                   "earlier tiles around each new tile (never over the source)."}),
+            "harmonize": ("BOOLEAN", {"default": True, "tooltip": "Match colour, brightness and detail of each "
+                                      "tile to the known pixels at its seam (Harmonize Seams)."}),
+        }, "optional": {
+            "mllm": ("GENASSIST_MLLM", {"tooltip": "Optional: write each local caption live, just before its "
+                                                   "tile, seeing the canvas so far (the plan's caption is "
+                                                   "offered as a proposal). Unconnected: the plan's captions "
+                                                   "are used verbatim."}),
+            "negative": ("STRING", {"multiline": True, "default": "blurry, low quality, seam, border, frame, "
+                                    "text, watermark", "tooltip": "Negative prompt for every tile."}),
+            "fill": (list(FILLS), {"default": "mirror_blur", "tooltip": "How the unknown strip starts: "
+                                   "mirror_blur (mirrored edge, blurred; measured closer to real photos) or "
+                                   "noise."}),
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    def expand(self, image, canvas_plan, model, clip, vae, seed, steps, cfg, sampler_name, scheduler, denoise,
+               feather_px, harmonize, mllm=None, negative="", fill="mirror_blur", unique_id=None):
+        plan: CanvasPlan = canvas_plan
+        rgb = as_rgb(image)
+        batch, count = rgb.shape[0], len(plan.tiles)
+        out = torch.empty(batch, plan.height, plan.width, 3, dtype=torch.float32)
+        bar = progress_bar(max(1, batch * count * steps), unique_id)
+        sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
+        negative_cond = encode_text(clip, negative)
+        masks, used_plans = [], []
+        for item in range(batch):
+            run = _TileRun(plan, model, clip, vae, sampling, negative_cond, mllm, bar, item * count * steps,
+                           unique_id)
+            _, generated, used = expand_canvas(
+                plan, rgb[item], ExpandSettings(plan.window_size, feather_px, harmonize, fill, seed),
+                run.caption_for, run.inpaint, out=out[item])
+            masks.append(generated)
+            used_plans.append(_with_captions(plan, used))
+        texts = {p.to_json() for p in used_plans}
+        captions = used_plans[0].to_json() if len(texts) == 1 else json.dumps(
+            [json.loads(p.to_json()) for p in used_plans], indent=1, ensure_ascii=False)
+        return (out, masks[0][None] if batch == 1 else torch.stack(masks), captions)
+
+
+class _TileRun:
+    """The host side of one image's tile loop: its captions (plan or live MLLM) and its sampling."""
+
+    def __init__(self, plan, model, clip, vae, sampling, negative, mllm, bar, step_offset, node_id):
+        self.plan, self.model, self.clip, self.vae = plan, model, clip, vae
+        self.sampling, self.negative, self.mllm = sampling, negative, mllm
+        self.bar, self.step_offset, self.node_id = bar, step_offset, node_id
+        self.show = text_streamer(node_id)
+        self.captions: dict[int, str] = {}
+
+    def caption_for(self, index, canvas, generated) -> str:
+        check_interrupt()
+        plan, planned = self.plan, self.plan.tiles[index].caption
+        caption = planned
+        if self.mllm is not None:
+            request = tile_request(plan, index, self.captions, canvas_view(plan, canvas, generated), planned)
+            answer = self.mllm.generate(request, settings(self.sampling.seed + index, LIVE_TOKENS, LIVE_TEMPERATURE),
+                                        node_id=self.node_id)
+            caption, _ = read_caption(answer, plan.global_caption, f"tiles[{index}]")
+        self.captions[index] = caption
+        self.show(f"tile {index + 1}/{len(plan.tiles)}: {caption}")
+        return caption
+
+    def inpaint(self, index, window, mask, caption):
+        steps = self.sampling.steps
+        positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption))
+        callback = preview_callback(self.model, steps, self.bar, self.step_offset + index * steps, self.bar.total)
+        sampling = replace(self.sampling, seed=self.sampling.seed + index)
+        return inpaint_window(self.model, self.clip, self.vae, window, mask, positive, self.negative, sampling,
+                              callback)
+
+
+def _with_captions(plan: CanvasPlan, captions: list[str]) -> CanvasPlan:
+    tiles = [Tile(t.rect, t.direction, c) for t, c in zip(plan.tiles, captions)]
+    return CanvasPlan(plan.global_caption, plan.width, plan.height, plan.source, tiles, plan.source_caption,
+                      plan.tile_size)
+
+
+NODE_CLASS_MAPPINGS = {"GenAssist_PlanCanvas": GenAssist_PlanCanvas,
+                       "GenAssist_CanvasPlanFromJSON": GenAssist_CanvasPlanFromJSON,
+                       "GenAssist_ExpandCanvas": GenAssist_ExpandCanvas}
+NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_PlanCanvas": "Plan Canvas (GenAssist, 2407.12642)",
+                              "GenAssist_CanvasPlanFromJSON": "Canvas Plan from JSON (GenAssist)",
+                              "GenAssist_ExpandCanvas": "Expand Canvas (GenAssist, 2407.12642)"}
