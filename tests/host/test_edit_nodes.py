@@ -134,3 +134,24 @@ def test_apply_edit_plan_empty_plan_and_batches(comfy_host, inpaint_parts, sam_h
     for index in range(2):
         outside = step_masks[index] == 0
         assert torch.equal(final[index][outside], images[index][outside])
+
+
+def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_handle):
+    import comfy.model_management as mm
+
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+        {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"},
+        {"instruction": "add a dog", "action": "add", "region": "the grass", "prompt": "a dog"},
+    ]}))
+
+    def cancel_while_answering(request):
+        mm.interrupt_current_processing(True)  # the user presses cancel while step 1 is being localized
+        return box_answer([100, 100, 900, 900])
+
+    with ScriptedOpenAIServer(cancel_while_answering) as server:
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+                                                                              sam_handle, "0-1000", 256, 0)
+        with pytest.raises(mm.InterruptProcessingException):
+            apply(comfy_host, plan, segmenter, inpaint_parts, picture())
+        assert len(server.requests) == 1  # step 2 was never localized
+    assert not mm.processing_interrupted()
