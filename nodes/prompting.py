@@ -120,6 +120,9 @@ class ExpressiveInstruction:
         # MGIE decodes with no_repeat_ngram_size=3; server backends cannot apply it (no such API field)
         gen = dataclasses.replace(settings(seed, max_new_tokens, temperature),
                                   no_repeat_ngram_size=MGIE_NO_REPEAT_NGRAM)
+        if mllm.family == "openai":
+            log.info("GenAssist ExpressiveInstruction: %s is a server; the chat-completions API has no "
+                     "no_repeat_ngram_size, so MGIE's n-gram rule is not applied", mllm.name)
         results = []
         for index, pil in enumerate(pil_batch(image)):
             answer = mllm.generate(mgie_request(instruction, pil, short_paragraph), gen, node_id=unique_id)

@@ -109,11 +109,12 @@ def test_missing_image_and_refusal_are_clear_errors(comfy_host):
             refine(comfy_host, mllm, "generate", "a cat")
 
 
-def test_expressive_instruction_uses_mgies_question(comfy_host):
+def test_expressive_instruction_uses_mgies_question(comfy_host, caplog):
     reply = "The sky is grey and snow covers the roofs. People wear coats. Cars are white."
-    with ScriptedOpenAIServer(reply) as server:
+    with ScriptedOpenAIServer(reply) as server, caplog.at_level("INFO", logger="GenAssist"):
         (out,) = node(comfy_host, "GenAssist_ExpressiveInstruction").express(
             server_mllm(comfy_host, server), image_batch((0.5, 0.5, 0.5)), "make it winter", 0, 96, 0.0)
+    assert "n-gram rule is not applied" in caplog.text
     assert out == ["The sky is grey and snow covers the roofs. People wear coats."]
     body = server.requests[-1].json
     content = body["messages"][-1]["content"]
