@@ -160,6 +160,11 @@ def layout_problems(workflow: dict) -> list[str]:
             bx, by, bw, bh = b["bounding"]
             if _overlap((ax, ay, ax + aw, ay + ah), (bx, by, bx + bw, by + bh)):
                 problems.append(f"group {a.get('title')!r} overlaps group {b.get('title')!r}")
+    numbered = [(g["bounding"][0], int(m.group(1))) for g in groups
+                if (m := re.match(r"\s*(\d+)", str(g.get("title", ""))))]
+    order = [number for _, number in sorted(numbered)]
+    if order != sorted(order):
+        problems.append(f"numbered stages do not read left to right: {order}")
     for node in nodes:
         if node.get("type") in NOTE_TYPES:
             continue

@@ -155,6 +155,13 @@ def test_node_outside_groups_and_backward_link_fail():
     assert any("runs right to left" in p and "node 16 (SaveImage)" in p for p in problems)
 
 
+def test_stage_numbers_out_of_order_fail():
+    workflow = _load(SAMPLE)
+    first, last = workflow["groups"][0], workflow["groups"][-1]
+    first["title"], last["title"] = last["title"], first["title"]
+    assert any("numbered stages do not read left to right" in p for p in layout_problems(workflow))
+
+
 def test_unreadable_default_view_fails():
     workflow = _load(SAMPLE)
     workflow["extra"]["ds"]["scale"] = 0.4
