@@ -13,7 +13,12 @@ from harness import host
 from harness.browser import ComfyPage, browser_available
 from harness.inprocess import MODEL_FOLDERS, ensure_models_tree
 from harness.server import ComfyServer, write_paths_yaml
-from harness.workflow_conventions import NOTE_TYPES, expected_missing_models, layout_problems
+from harness.workflow_conventions import (
+    MIN_READABLE_SCALE,
+    NOTE_TYPES,
+    expected_missing_models,
+    layout_problems,
+)
 
 PACK = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((PACK / "example_workflows").glob("*.json"))
@@ -66,6 +71,7 @@ return {
   dialogLabels: [...document.querySelectorAll('.comfy-missing-models [role=option] span[title]')]
                   .map(s => s.textContent.trim()),
   state: window.__genassist,
+  scale: app.canvas.ds.scale,
 };
 """
 
@@ -150,6 +156,7 @@ def test_opened_from_template_browser(page, bare_server, path):
     drawn = {"nodes": state["nodes"], "groups": state["groups"], "links": state["links"]}
     assert layout_problems(drawn) == [], f"layout as drawn (screenshot: {shot})"
     assert {n["type"] for n in state["nodes"]} & NOTE_TYPES
+    assert state["scale"] == pytest.approx(workflow["extra"]["ds"]["scale"]) and state["scale"] >= MIN_READABLE_SCALE
 
 
 def test_thumbnails_are_served_where_the_browser_reads_them(bare_server):
