@@ -165,3 +165,23 @@ def test_thumbnails_are_served_where_the_browser_reads_them(bare_server):
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200
             assert resp.read() == path.with_suffix(".jpg").read_bytes()
+
+
+def test_dialog_follows_the_same_rules_as_the_expected_list(page):
+    """The frontend lists an entry only when its file is the node's selected one, once per URL: a workflow whose
+    SAM loader selects another file and whose checkpoint loader is doubled lists the checkpoint alone."""
+    workflow = json.loads((PACK / "example_workflows" / "segment_grounded_inpaint.json").read_text())
+    sam = next(n for n in workflow["nodes"] if n["type"] == "GenAssist_LoadSAM")
+    sam["widgets_values"][0] = "sam_vit_b_01ec64.pth"
+    twin = dict(next(n for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple"), id=999,
+                pos=[-2000, -2000])
+    workflow["nodes"].append(twin)
+    expected = expected_missing_models(workflow)
+    assert expected == ["checkpoints / sd-v1-5-inpainting.safetensors"]
+    driver = page.driver
+    driver.execute_script(HOOKS)
+    driver.execute_script("app.loadGraphData(arguments[0], true, true, 'rules_check');", workflow)
+    state = _wait(driver, lambda d: (s := d.execute_script(GRAPH_STATE))["dialogLabels"] and s, 30,
+                  "no missing-models dialog")
+    _close_dialogs(driver)
+    assert sorted(state["dialogLabels"]) == expected
