@@ -211,13 +211,14 @@ def test_shipped_lisa_workflow_runs_with_a_json_plan(comfy_server, models, photo
     ui, graph = load("edit_plan_lisa.json", comfy_server)
     assert graph[node_of(graph, "GenAssist_LoadLISA")]["inputs"]["model"] == "LISA-7B-v1"
     # the tiny random-weight planner cannot write a plan: the plan comes from JSON, the rest runs as shipped
+    one_step = {"steps": PLAN["steps"][:1]}  # one step keeps the CPU run short; the loop is tested above
     graph[node_of(graph, "GenAssist_PlanEdit")] = {"class_type": "GenAssist_EditPlanFromJSON",
-                                                   "inputs": {"plan_json": json.dumps(PLAN)}}
+                                                   "inputs": {"plan_json": json.dumps(one_step)}}
     del graph[node_of(graph, "GenAssist_LoadMLLM")]
     graph = cpu_sized(graph)
     entry = comfy_server.run(graph, timeout=1200)
     final = saved(comfy_server, entry, graph, "edit_plan")[0]
     assert final.shape == (HEIGHT, WIDTH, 3)
-    assert len(saved(comfy_server, entry, graph, "edit_steps")) == 3
+    assert len(saved(comfy_server, entry, graph, "edit_steps")) == 1
     log = preview_text(entry, graph, "Step log")
-    assert all(f"step {i}/3" in log for i in (1, 2, 3))
+    assert log.startswith("step 1/1 [add] place a glass of soda on the table | region: 'the right part of the table'")
