@@ -3,13 +3,16 @@ three-turn global caption, and malformed answers falling back to the global capt
 
 import logging
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from canvas.captions import (
     DESCRIBE,
     IMAGINE,
     SUMMARISE,
+    canvas_view,
     caption_plan,
     conditioning_text,
     read_caption,
@@ -127,3 +130,15 @@ def test_conditioning_text_puts_the_local_caption_first():
     assert conditioning_text(GLOBAL, "wet cobblestones.") == f"wet cobblestones. {GLOBAL}"
     assert conditioning_text(GLOBAL, GLOBAL) == GLOBAL
     assert conditioning_text(GLOBAL, "") == GLOBAL
+
+
+def test_canvas_view_shows_painted_pixels_and_unpainted_black():
+    plan = layout_tiles(40, 30, 20, 0, 0, 0, tile_size=32, overlap=8)  # 60 x 30 canvas, source at x 20
+    canvas = torch.full((30, 60, 3), 0.5)
+    generated = torch.zeros(30, 60)
+    generated[:, 10:20] = 1  # a painted strip left of the source
+    view = np.asarray(canvas_view(plan, canvas, generated))
+    assert view.shape == (30, 60, 3)
+    assert (view[:, :10] == 0).all() and (view[:, 10:] == 128).all()
+    small = canvas_view(plan, canvas, generated, max_side=20)
+    assert max(small.size) <= 20  # every 3rd pixel: no canvas-sized copy
