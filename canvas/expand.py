@@ -14,6 +14,11 @@ from .plan import CanvasPlan
 from .window import paste_tile, prepare_window, work_inputs
 
 
+def tile_seed(seed: int, index: int) -> int:
+    """Tile ``index``'s seed: seed + index, kept within the 64-bit range seeds may take."""
+    return (seed + index) % 2**64
+
+
 @dataclass
 class ExpandSettings:
     tile_size: int  # window side in canvas px (the model's working resolution)
@@ -51,7 +56,7 @@ def expand_canvas(plan: CanvasPlan, source: torch.Tensor, settings: ExpandSettin
     for index in range(len(plan.tiles)):
         caption = caption_for(index, canvas, generated)
         used.append(caption)
-        generator = torch.Generator().manual_seed(settings.seed + index)
+        generator = torch.Generator().manual_seed(tile_seed(settings.seed, index))
         prepared = prepare_window(plan, canvas, generated, index, settings.tile_size, settings.feather_px,
                                   settings.fill, generator)
         image, mask = work_inputs(prepared)

@@ -152,7 +152,8 @@ def plan_from_json(text: str) -> CanvasPlan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise PlanError(f"the plan is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+        where = f"line {error.lineno}, column {error.colno}"
+        raise PlanError(f"the plan is not valid JSON: {error.msg} at {where}") from None
     if not isinstance(data, dict):
         raise PlanError("the plan must be a JSON object with global_caption, width, height, source, tiles")
     width = _integer(_field(data, "width", "plan"), "plan: field 'width'", 1)

@@ -18,7 +18,7 @@ from ..canvas.captions import (
     tile_request,
     write_global_caption,
 )
-from ..canvas.expand import ExpandSettings, expand_canvas
+from ..canvas.expand import ExpandSettings, expand_canvas, tile_seed
 from ..canvas.layout import layout_tiles
 from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
 from ..canvas.window import FILLS
@@ -92,7 +92,8 @@ class GenAssist_PlanCanvas:
 
         def ask(messages, index=0):
             check_interrupt()
-            return mllm.generate(messages, settings(seed + index, max_new_tokens, temperature), node_id=unique_id)
+            gen = settings(tile_seed(seed, index), max_new_tokens, temperature)
+            return mllm.generate(messages, gen, node_id=unique_id)
 
         pil = to_pil(rgb)[0]
         if global_caption.strip():
@@ -228,8 +229,8 @@ class _TileRun:
         caption = planned
         if self.mllm is not None:
             request = tile_request(plan, index, self.captions, canvas_view(plan, canvas, generated), planned)
-            answer = self.mllm.generate(request, settings(self.sampling.seed + index, LIVE_TOKENS, LIVE_TEMPERATURE),
-                                        node_id=self.node_id)
+            gen = settings(tile_seed(self.sampling.seed, index), LIVE_TOKENS, LIVE_TEMPERATURE)
+            answer = self.mllm.generate(request, gen, node_id=self.node_id)
             caption, _ = read_caption(answer, plan.global_caption, f"tiles[{index}]")
         self.captions[index] = caption
         self.show(f"tile {index + 1}/{len(plan.tiles)}: {caption}")
@@ -239,7 +240,7 @@ class _TileRun:
         steps = self.sampling.steps
         positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption))
         callback = preview_callback(self.model, steps, self.bar, self.step_offset + index * steps, self.bar.total)
-        sampling = replace(self.sampling, seed=self.sampling.seed + index)
+        sampling = replace(self.sampling, seed=tile_seed(self.sampling.seed, index))
         return inpaint_window(self.model, self.clip, self.vae, window, mask, positive, self.negative, sampling,
                               callback)
 
