@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import comfy.model_management as mm
 import comfy.sample
+import comfy.samplers
 import comfy.utils
 import latent_preview
 import node_helpers
@@ -34,6 +35,20 @@ class SamplingSettings:
     sampler_name: str
     scheduler: str
     denoise: float = 1.0
+
+
+def sampling_inputs(unit: str) -> dict:
+    """KSampler's widgets (seed .. scheduler, in its order) for a node that samples once per `unit`."""
+    return {
+        "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                         "tooltip": f"Sampling seed; {unit} i uses seed + i. Same inputs and seed give the "
+                                    "same image."}),
+        "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": f"Sampler steps per {unit}."}),
+        "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                          "tooltip": "Classifier-free guidance scale."}),
+        "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "The sampler, as in KSampler."}),
+        "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "The noise schedule, as in KSampler."}),
+    }
 
 
 def encode_text(clip, text: str) -> list:

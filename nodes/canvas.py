@@ -6,7 +6,6 @@ import json
 import logging
 from dataclasses import replace
 
-import comfy.samplers
 import torch
 
 from ..canvas.captions import (
@@ -22,7 +21,7 @@ from ..canvas.expand import ExpandSettings, expand_canvas, tile_seed
 from ..canvas.layout import layout_tiles
 from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
 from ..canvas.window import FILLS
-from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback
+from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
 from ._mllm_prompting import settings
 from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_rgb, to_pil
@@ -164,12 +163,7 @@ class GenAssist_ExpandCanvas:
             "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
             "clip": ("CLIP", {"tooltip": "Its text encoder (CLIP prompts use the long-prompt encoder)."}),
             "vae": ("VAE", {"tooltip": "Its VAE."}),
-            "seed": SEED,
-            "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampler steps per tile."}),
-            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                              "tooltip": "Classifier-free guidance scale."}),
-            "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "Sampler, as in KSampler."}),
-            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "Scheduler, as in KSampler."}),
+            **sampling_inputs("tile"),
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "1 = the "
                                   "new strip is generated from scratch; lower keeps more of its mirrored "
                                   "initialisation."}),

@@ -7,14 +7,13 @@ interrupt and tensors.
 
 import logging
 
-import comfy.samplers
 import torch
 
 from ..editing.apply import ApplySettings, apply_plan
 from ..editing.plan import EditPlan, PlanError, plan_from_json
 from ..editing.planner import EXAMPLE, plan_edit
 from ..mllm.sam_masks import union
-from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback
+from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
 from ._mllm_prompting import GENERATION_INPUTS, settings
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, to_pil
@@ -142,13 +141,7 @@ class ApplyEditPlan:
             "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
             "clip": ("CLIP", {"tooltip": "Its text encoder: each step's prompt is encoded with it."}),
             "vae": ("VAE", {"tooltip": "Its VAE."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Sampling seed; "
-                     "step i uses seed + i. Same inputs and seed give the same image."}),
-            "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Sampler steps per edit step."}),
-            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "Classifier-free "
-                    "guidance scale."}),
-            "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "The sampler, as in KSampler."}),
-            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "The noise schedule, as in KSampler."}),
+            **sampling_inputs("step"),
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "How much "
                         "of each region is repainted (1 = completely; global steps: how far from the original)."}),
             "context_px": ("INT", {"default": 64, "min": 0, "max": 2048, "tooltip": "Pixels of surrounding "
