@@ -15,6 +15,7 @@ from editing.planner import (
     plan_edit,
     planning_prompt,
 )
+from harness.scripted_generate import scripted
 from mllm.backend import GenerationSettings
 from mllm.structured_answer import StructuredAnswerError
 
@@ -27,16 +28,6 @@ STEPS = [
      "prompt": "a brown glass bottle of beer with a white label standing on the table"},
 ]
 GOOD = json.dumps({"steps": STEPS})
-
-
-def scripted(*answers):
-    calls = []
-
-    def generate(messages, gen_settings):
-        calls.append(messages)
-        return answers[min(len(calls), len(answers)) - 1]
-
-    return generate, calls
 
 
 def run(*answers, max_steps=6):

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from harness.scripted_generate import scripted
 from mllm.backend import GenerationSettings
 from mllm.grounding import (
     GroundingAnswerError,
@@ -19,16 +20,6 @@ from mllm.grounding import (
 )
 
 IMAGE = Image.new("RGB", (500, 300))
-
-
-def scripted(*answers):
-    calls = []
-
-    def generate(messages, settings):
-        calls.append(messages)
-        return answers[min(len(calls), len(answers)) - 1]
-
-    return generate, calls
 
 
 def test_family_conventions_and_override():
