@@ -6,19 +6,8 @@ from PIL import Image
 
 from mllm.backend import GenerationSettings, Message
 from mllm.image_tokens import IMAGE_TOKEN_INDEX
-from mllm.loader import load_backend
 
 RED = Image.new("RGB", (40, 30), (200, 10, 10))
-
-
-@pytest.fixture(scope="module")
-def llmga(tiny, models_dir):
-    return load_backend(str(models_dir / "LLM" / tiny.llmga()))
-
-
-@pytest.fixture(scope="module")
-def qwen(tiny, models_dir):
-    return load_backend(str(models_dir / "LLM" / tiny.qwen25vl()))
 
 
 def test_legacy_checkpoint_parts(llmga):

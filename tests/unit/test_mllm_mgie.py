@@ -9,22 +9,11 @@ from PIL import Image
 from mllm.backend import GenerationSettings, Message
 from mllm.decoding import PromptNGramBlock
 from mllm.image_tokens import IMAGE_TOKEN_INDEX
-from mllm.loader import load_backend
 from mllm.task_prompts import MGIE_DATA_SUFFIX, MGIE_NO_REPEAT_NGRAM, mgie_request
 
 GREY = Image.new("RGB", (40, 30), (128, 128, 128))
 QUESTION = "what will this image be like if 'make it winter'"
 MGIE_DECODING = GenerationSettings(max_new_tokens=40, temperature=0.0, no_repeat_ngram_size=MGIE_NO_REPEAT_NGRAM)
-
-
-@pytest.fixture(scope="module")
-def llmga(tiny, models_dir):
-    return load_backend(str(models_dir / "LLM" / tiny.llmga()))
-
-
-@pytest.fixture(scope="module")
-def qwen(tiny, models_dir):
-    return load_backend(str(models_dir / "LLM" / tiny.qwen25vl()))
 
 
 def spy_generate(model, calls):

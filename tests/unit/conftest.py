@@ -1,0 +1,15 @@
+"""Tiny local backends loaded once per test module that asks for them."""
+
+import pytest
+
+from mllm.loader import load_backend
+
+
+@pytest.fixture(scope="module")
+def llmga(tiny, models_dir):
+    return load_backend(str(models_dir / "LLM" / tiny.llmga()))
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny, models_dir):
+    return load_backend(str(models_dir / "LLM" / tiny.qwen25vl()))
