@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import host
-from harness.browser import ComfyPage, browser_available, load_problems, read_workflow
+from harness.browser import load_problems, open_page, read_workflow
 
 PACK = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -20,11 +20,7 @@ WORKFLOWS = [FIXTURES / "core_txt2img.json"]
 
 @pytest.fixture(scope="module")
 def page(comfy_server):
-    if not browser_available():
-        pytest.fail("chromium/chromedriver missing: run scripts/setup_host.sh --test (installs Debian's packages)")
-    # a first start opens the template browser over the canvas; screenshots should show the graph
-    comfy_server.post_json("/settings/Comfy.TutorialCompleted", True)
-    page = ComfyPage(comfy_server.url).wait_ready()
+    page = open_page(comfy_server)
     yield page
     page.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import host
-from harness.browser import ComfyPage, browser_available
+from harness.browser import open_page
 from harness.inprocess import MODEL_FOLDERS, ensure_models_tree
 from harness.server import ComfyServer, write_paths_yaml
 from harness.workflow_conventions import (
@@ -91,10 +91,7 @@ def bare_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(bare_server):
-    if not browser_available():
-        pytest.fail("chromium/chromedriver missing: run scripts/setup_host.sh --test (installs Debian's packages)")
-    bare_server.post_json("/settings/Comfy.TutorialCompleted", True)
-    page = ComfyPage(bare_server.url).wait_ready()
+    page = open_page(bare_server)
     yield page
     page.close()
 

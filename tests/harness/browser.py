@@ -89,6 +89,16 @@ class ComfyPage:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+def open_page(server) -> ComfyPage:
+    """A ready page on `server`'s UI. The tutorial is marked done first: a first start would open the template
+    browser over the canvas."""
+    if not browser_available():
+        raise RuntimeError("chromium/chromedriver missing: run scripts/setup_host.sh --test (installs Debian's "
+                           "packages)")
+    server.post_json("/settings/Comfy.TutorialCompleted", True)
+    return ComfyPage(server.url).wait_ready()
+
+
 def load_problems(report: dict) -> list[str]:
     """Everything that makes a workflow load a failure; empty when it loaded cleanly."""
     problems = [f"unknown node type: {t}" for t in report.get("missing", [])]
