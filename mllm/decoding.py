@@ -137,4 +137,14 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
         return hooks.text
     new_ids = output[0, prompt_len:] if output.shape[-1] > prompt_len else output[0, :0]
     text = tokenizer.decode(new_ids, skip_special_tokens=True)
+    if hit_token_limit(hooks, eos, settings.max_new_tokens):
+        log.warning("GenAssist: the answer hit max_new_tokens = %d (no end-of-answer token): raise "
+                    "max_new_tokens if it looks cut short", settings.max_new_tokens)
     return cut_at_stop(text, stop_strings).strip()
+
+
+def hit_token_limit(hooks: DecodeHooks, eos: list[int], max_new_tokens: int) -> bool:
+    """True when decoding ran out of tokens: as many as allowed, the last one no end token, no stop string."""
+    if len(hooks.ids) < max_new_tokens or (hooks.ids and hooks.ids[-1] in eos):
+        return False
+    return not any(s in hooks.text for s in hooks.stop_strings)

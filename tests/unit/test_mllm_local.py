@@ -94,6 +94,19 @@ def test_stop_hook_ends_decoding_within_one_step(which, request):
     assert len(seen) <= 2
 
 
+@pytest.mark.parametrize("which", ["llmga", "qwen"])
+def test_an_answer_cut_at_max_new_tokens_is_logged(which, request, caplog):
+    backend = request.getfixturevalue(which)
+    messages = [Message("user", "describe", [RED])]
+    with caplog.at_level("WARNING", logger="mllm.decoding"):
+        _run(backend, messages, seed=1, tokens=5, temperature=0)
+    assert "hit max_new_tokens = 5" in caplog.text  # random weights never end on their own in 5 tokens
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mllm.decoding"):
+        _run(backend, messages, seed=1, tokens=50, temperature=0, should_stop=lambda: True)
+    assert "max_new_tokens" not in caplog.text  # a cancelled answer did not hit the limit
+
+
 def test_qwen_inputs_use_its_chat_template(qwen):
     inputs = qwen.prepare([Message("system", "S"), Message("user", "Hello", [RED])])
     text = qwen.tokenizer.decode(inputs["input_ids"][0])
