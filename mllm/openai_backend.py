@@ -11,7 +11,7 @@ import os
 import urllib.parse
 
 from .backend import GenerationSettings, Message
-from .openai_http import Cancelled, Requester, ServerError, error_object, seconds
+from .openai_http import Cancelled, Requester, ServerError, cancel_unblocks, error_object, seconds
 from .openai_stream import EmptyStream, StreamedReply, StreamReader
 
 __all__ = ["OpenAIBackend", "ServerError", "validate_base_url"]
@@ -141,7 +141,7 @@ class OpenAIBackend:
         return False
 
     def _ask(self, body: dict, on_text, should_stop) -> StreamedReply:
-        with self._open(body, should_stop) as response:
+        with self._open(body, should_stop) as response, cancel_unblocks(response, should_stop):
             if body["stream"] and response.headers.get_content_type() != "application/json":
                 return StreamReader(self.base_url, self.timeout, on_text, should_stop).read(response)
             return self._whole_answer(response, body["stream"])  # stream off, or a server that ignored it
@@ -151,7 +151,8 @@ class OpenAIBackend:
         prompt longer than the context): ask once more without streaming to get the server's message."""
         log.warning("GenAssist: %s sent an empty stream; asking once more without streaming", self.base_url)
         try:
-            with self._open({**body, "stream": False}, should_stop) as response:
+            with self._open({**body, "stream": False}, should_stop) as response, \
+                    cancel_unblocks(response, should_stop):
                 reply = self._whole_answer(response, False)
         except ServerError as error:
             said = str(error).removeprefix(self.base_url).lstrip(": ")

@@ -6,11 +6,14 @@ after the Retry-After it asked for. Once the server has accepted a request, a ti
 connection is reported, never retried: asking again would start a second generation on a busy server.
 """
 
+import contextlib
 import email.utils
 import http.client
 import json
 import logging
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +91,38 @@ def retry_after(headers, attempt: int) -> float:
         if when is not None:
             return max(0.0, when.timestamp() - time.time())
     return min(8.0, 0.5 * 2**attempt)
+
+
+@contextlib.contextmanager
+def cancel_unblocks(response, should_stop, poll: float = 0.2):
+    """While reading `response`, shut its socket down as soon as should_stop() is true: a read blocked on a
+    stalled stream then returns at once instead of after timeout_s, and the read's failure is reported as
+    Cancelled. Closing the connection also ends the generation on servers that notice it. (Before the
+    response headers arrive, e.g. a non-streamed answer still being generated, cancel waits for them.)"""
+    if should_stop is None:
+        yield
+        return
+    reading_done, fired = threading.Event(), threading.Event()
+
+    def watch():
+        while not reading_done.wait(poll):
+            if should_stop():
+                fired.set()
+                sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    watcher = threading.Thread(target=watch, name="genassist-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Exception as error:
+        if fired.is_set():
+            raise Cancelled() from error
+        raise
+    finally:
+        reading_done.set()
 
 
 def pause(wait: float, should_stop=None) -> None:

@@ -64,6 +64,17 @@ def test_stalled_non_streamed_answer_is_not_asked_again(server):
     assert len(server.requests) == 1, "a slow generation must not be started again"
 
 
+def test_cancel_during_a_stalled_stream_ends_the_read_at_once(server):
+    server.misbehave = ["stall"]
+    started = time.monotonic()
+    answer = OpenAIBackend(server.base_url, "m1", timeout=60).generate(
+        ASK, GenerationSettings(), should_stop=lambda: time.monotonic() - started > 0.5)
+    assert answer == ""  # cancelled: nothing is passed on as an answer
+    # without unblocking, the read would wait out timeout_s = 60 s; a generous bound for a loaded machine
+    assert time.monotonic() - started < 30
+    assert len(server.requests) == 1
+
+
 def test_non_streamed_answer_cut_mid_body(server):
     server.misbehave = ["cut"]
     with pytest.raises(ServerError, match=r"cut off the answer \(IncompleteRead\)"):
