@@ -9,7 +9,7 @@ back) is host-free in ``editing.region``; this module only turns a window into a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import comfy.model_management as mm
 import comfy.sample
@@ -35,6 +35,10 @@ class SamplingSettings:
     sampler_name: str
     scheduler: str
     denoise: float = 1.0
+
+    def for_step(self, index: int) -> SamplingSettings:
+        """Step/tile `index` samples with seed + index, wrapped into the 64-bit range seeds may take."""
+        return replace(self, seed=(self.seed + index) % 2**64)
 
 
 def sampling_inputs(unit: str) -> dict:

@@ -4,7 +4,6 @@ diffusion step is the shared inpaint-a-window routine (``_inpaint_region``)."""
 
 import json
 import logging
-from dataclasses import replace
 
 import torch
 
@@ -234,9 +233,8 @@ class _TileRun:
         steps = self.sampling.steps
         positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption))
         callback = preview_callback(self.model, steps, self.bar, self.step_offset + index * steps, self.bar.total)
-        sampling = replace(self.sampling, seed=tile_seed(self.sampling.seed, index))
-        return inpaint_window(self.model, self.clip, self.vae, window, mask, positive, self.negative, sampling,
-                              callback)
+        return inpaint_window(self.model, self.clip, self.vae, window, mask, positive, self.negative,
+                              self.sampling.for_step(index), callback)
 
 
 def _with_captions(plan: CanvasPlan, captions: list[str]) -> CanvasPlan:

@@ -171,6 +171,7 @@ class ApplyEditPlan:
         negative_cond = encode_text(clip, negative or "") if count else None
         encoded = {}  # prompt -> conditioning: a batch runs the same steps on every image
         finals, step_images, step_masks, logs = [], [], [], []
+        sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
         for item in range(rgb.shape[0]):
             base = item * count * steps
 
@@ -179,12 +180,11 @@ class ApplyEditPlan:
                 bar.update_absolute(base + index * steps, bar.total)
 
             def inpaint(window, mask, step, index, base=base):
-                sampling = SamplingSettings(seed + index, steps, cfg, sampler_name, scheduler, denoise)
                 callback = preview_callback(model, steps, bar, base + index * steps, bar.total)
                 if step.prompt not in encoded:
                     encoded[step.prompt] = encode_text(clip, step.prompt)
-                return inpaint_window(model, clip, vae, window, mask, encoded[step.prompt], negative_cond, sampling,
-                                      callback)
+                return inpaint_window(model, clip, vae, window, mask, encoded[step.prompt], negative_cond,
+                                      sampling.for_step(index), callback)
 
             result = apply_plan(rgb[item:item + 1], plan, _segment_localizer(segmenter, unique_id), inpaint,
                                 apply_settings, on_step=on_step)

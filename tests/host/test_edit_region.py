@@ -138,3 +138,10 @@ def test_plan_region_matches_what_the_glue_used():
     mask = box_mask(50, 70, 10, 10, 20, 20)
     plan = plan_region(mask, 2, 3, 0, 64)
     assert (plan.window.x0, plan.window.y0, plan.window.x1, plan.window.y1) == (5, 5, 25, 25)
+
+
+def test_step_seeds_stay_in_the_64_bit_range(glue):
+    last = settings(glue, seed=2**64 - 1)
+    assert last.for_step(0).seed == 2**64 - 1
+    assert last.for_step(1).seed == 0  # seed + index would overflow torch.manual_seed
+    assert settings(glue, seed=7).for_step(3).seed == 10
