@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
+
 PACK = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.canvas")
 AREAS = {"x2": (0, 0, 1, 0), "x4": (0, 0, 1, 1)}  # left, top, right, bottom in units of the source side
@@ -46,7 +48,7 @@ def _reset_peak_rss() -> None:
 def _standin(index, image, mask, caption):
     import torch
 
-    from restoration.masked_filters import gaussian_blur
+    from genassist.restoration.masked_filters import gaussian_blur
 
     pixels = image.permute(0, 3, 1, 2)
     noise = torch.rand(pixels.shape, generator=torch.Generator().manual_seed(index))
@@ -55,7 +57,7 @@ def _standin(index, image, mask, caption):
 
 
 def _run_standin(plan, source, opts):
-    from canvas.expand import ExpandSettings, expand_canvas
+    from genassist.canvas.expand import ExpandSettings, expand_canvas
 
     settings = ExpandSettings(tile_size=plan.window_size, feather_px=16)
     canvas, generated, _ = expand_canvas(plan, source[0], settings, lambda i, c, g: plan.tiles[i].caption, _standin)
@@ -63,7 +65,6 @@ def _run_standin(plan, source, opts):
 
 
 def _comfy(opts):
-    sys.path.append(str(PACK / "tests"))
     from harness import host
     from harness.inprocess import start_comfy
     from tiny_models import TinyModels
@@ -85,10 +86,9 @@ def _comfy(opts):
 def measure(area: str, opts) -> dict:
     """Expand in this process: a small warm-up canvas first (model loading and one-off buffers are not
     billed), then the measured one."""
-    sys.path.insert(0, str(PACK))
     import torch
 
-    from canvas.layout import layout_tiles
+    from genassist.canvas.layout import layout_tiles
 
     run = _comfy(opts) if opts.backend == "comfy" else _run_standin
     side = opts.source

@@ -30,8 +30,9 @@ import threading
 import time
 from pathlib import Path
 
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
+
 PACK = Path(__file__).resolve().parents[1]
-sys.path.append(str(PACK / "tests"))
 
 from long_prompt import interleaved_medians  # noqa: E402  (bench/ is the script's own folder)
 
@@ -142,7 +143,7 @@ def overhead(nodes, package, parts, size: int, plan_steps: int, sampler_steps: i
 
     model, clip, vae = parts
     plan_mod = importlib.import_module(f"{package}.editing.plan")
-    segmentation = importlib.import_module(f"{package}.nodes._sam_segmenters").Segmentation
+    segmentation = importlib.import_module(f"{package}.nodes._segmenters").Segmentation
     image = torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(1))
     mask = centred_mask(size, 0.2)
     plan = plan_mod.EditPlan(tuple(plan_mod.EditStep(f"edit {i}", "replace", f"region {i}", f"{PROMPT}, variant {i}")

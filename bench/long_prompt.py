@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
+
 PACK = Path(__file__).resolve().parents[1]
-sys.path.append(str(PACK / "tests"))
 
 from harness import host  # noqa: E402
 from harness.inprocess import start_comfy  # noqa: E402

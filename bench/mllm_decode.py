@@ -13,16 +13,14 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mllm.backend import GenerationSettings  # noqa: E402
-from mllm.decoding import generate_text  # noqa: E402
+from genassist.mllm.backend import GenerationSettings  # noqa: E402
+from genassist.mllm.decoding import generate_text  # noqa: E402
 
 log = logging.getLogger("bench.mllm_decode")
 
@@ -61,7 +59,7 @@ def build_model(args, device, dtype):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if args.model_dir:
-        from mllm.loader import load_backend
+        from genassist.mllm.loader import load_backend
 
         backend = load_backend(args.model_dir, dtype=dtype)
         model = getattr(backend.model, "language_model", None) or backend.model

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
+
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.restore")
 
@@ -34,12 +36,11 @@ def measure(size: int, tile: int, overlap: int, device: str, dim: int, blocks: i
     """Restore a size x size image (mask: all but a 32 px frame) in this process; best time of
     ``repeats`` passes (CPU timings on a shared machine are noisy), peak memory over all of them.
     The output and the first prior the transformer received are saved to ``save_to``."""
-    sys.path.insert(0, str(ROOT))
     import torch
 
-    from restoration.diffrir import DiffRIRS2
-    from restoration.diffrir_config import DiffRIRConfig
-    from restoration.restore import restore_image
+    from genassist.restoration.diffrir import DiffRIRS2
+    from genassist.restoration.diffrir_config import DiffRIRConfig
+    from genassist.restoration.restore import restore_image
 
     torch.manual_seed(0)
     config = DiffRIRConfig(scale=1, dim=dim, num_blocks=(blocks, 1, 1, 1), num_refinement_blocks=refinement,

@@ -16,9 +16,10 @@
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
+
+import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.segment")
@@ -42,7 +43,7 @@ def official_sam(variant: str, device, dtype):
     torch.manual_seed(0)
     with torch.device("meta"):
         skeleton = sam_model_registry[variant]()
-    from mllm.sam_model import sam_from_state_dict
+    from genassist.segmentation.sam_model import sam_from_state_dict
 
     state = {k: torch.randn(v.shape) * 0.02 if v.dim() > 1 else torch.zeros(v.shape)
              for k, v in skeleton.state_dict().items()}
@@ -53,8 +54,8 @@ def official_sam(variant: str, device, dtype):
 def bench_cache(variant: str, queries: int, device, dtype) -> dict:
     import numpy as np
 
-    from mllm.sam_cache import EmbeddingCache
-    from mllm.sam_predict import Prompt, SamPredictor
+    from genassist.segmentation.sam_cache import EmbeddingCache
+    from genassist.segmentation.sam_predict import Prompt, SamPredictor
 
     sam, spec = official_sam(variant, device, dtype)
     image = (np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8)
@@ -85,10 +86,8 @@ def lisa_shaped(device, dtype, small: bool = False):
     import torch
     from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-    from mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
-    from mllm.lisa import LisaModel
-
-    sys.path.insert(0, str(ROOT / "tests"))
+    from genassist.mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
+    from genassist.segmentation.lisa import LisaModel
     from harness import host
 
     tokenizer = AutoTokenizer.from_pretrained(str(host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"))
@@ -124,9 +123,9 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
     import torch
     from PIL import Image
 
-    from mllm import lisa as lisa_module
-    from mllm.backend import GenerationSettings
-    from mllm.image_tokens import splice_image_features
+    from genassist.mllm import lisa as lisa_module
+    from genassist.mllm.backend import GenerationSettings
+    from genassist.mllm.image_tokens import splice_image_features
 
     model = lisa_shaped(device, dtype, small)
     lisa_module.eos_ids = lambda *args, **kwargs: []  # random weights: decode exactly answer_tokens tokens
@@ -188,7 +187,6 @@ def main() -> None:
                         "small shapes (no GPU needed; times are not LISA-7B's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sys.path.insert(0, str(ROOT))
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

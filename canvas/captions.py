@@ -15,13 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-try:  # inside the pack
-    from ..mllm.backend import Message
-    from ..mllm.parsing import AnswerError, parse_generation_answer
-except ImportError:  # the libraries imported as top-level packages (unit tests, benches)
-    from mllm.backend import Message
-    from mllm.parsing import AnswerError, parse_generation_answer
-
+from ..mllm.backend import Message
+from ..mllm.parsing import AnswerError, parse_generation_answer
 from .layout import neighbours
 from .plan import CanvasPlan
 

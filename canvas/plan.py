@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..editing.plan import PlanError  # one error type for a bad plan, edit or canvas
+
 DIRECTIONS = ("left", "right", "up", "down")
-
-
-class PlanError(ValueError):
-    """The plan JSON breaks the contract; the message names the tile and the field."""
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-try:  # inside the pack
-    from ..editing import region as crop
-    from ..restoration.harmonize import harmonize_seams
-    from ..restoration.masked_filters import gaussian_blur, push_pull_fill
-except ImportError:  # the libraries imported as top-level packages (unit tests, benches)
-    from editing import region as crop
-    from restoration.harmonize import harmonize_seams
-    from restoration.masked_filters import gaussian_blur, push_pull_fill
-
+from ..editing import region as crop
+from ..restoration.harmonize import harmonize_seams
+from ..restoration.masked_filters import gaussian_blur, push_pull_fill
 from .plan import CanvasPlan, Rect
 
 FILLS = ("mirror_blur", "noise")

@@ -15,13 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
 from .plan import EditPlan, EditStep
 from .region import crop_for_work, plan_region, stitch
-
-try:
-    from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
-except ImportError:  # editing imported as a top-level package (unit tests, benches)
-    from restoration.harmonize import HarmonizeSettings, harmonize_seams
 
 
 @dataclass(frozen=True)

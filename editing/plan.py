@@ -50,7 +50,8 @@ def _show(value, limit: int) -> str:
 
 
 class PlanError(ValueError):
-    """The plan is unusable; the message names the step (1-based) and the field, and says how to fix it."""
+    """A plan (an edit plan, or a canvas plan) is unusable; the message names the step (1-based) or tile and
+    the field, and says how to fix it."""
 
 
 @dataclass(frozen=True)

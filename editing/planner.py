@@ -12,16 +12,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..mllm.backend import GenerationSettings, Message
+from ..mllm.parsing import split_thinking
+from ..mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
 from .plan import EditPlan, PlanError, plan_from_value
-
-try:
-    from ..mllm.backend import GenerationSettings, Message
-    from ..mllm.parsing import split_thinking
-    from ..mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
-except ImportError:  # editing imported as a top-level package (unit tests, benches)
-    from mllm.backend import GenerationSettings, Message
-    from mllm.parsing import split_thinking
-    from mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
 
 EXAMPLE = (
     '{"steps": ['

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..restoration.masked_filters import dilate
+
 
 @dataclass(frozen=True)
 class Window:
@@ -87,10 +89,7 @@ def choose_window(bbox: tuple[int, int, int, int], image_size: tuple[int, int], 
 
 def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     """Binary mask (> 0.5) dilated by `pixels` (square neighbourhood)."""
-    binary = (mask > 0.5).float()
-    if pixels <= 0:
-        return binary
-    return F.max_pool2d(binary[None, None], 2 * pixels + 1, stride=1, padding=pixels)[0, 0]
+    return dilate((mask > 0.5).float(), pixels)
 
 
 def feather_outward(mask: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -99,10 +98,10 @@ def feather_outward(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     if pixels <= 0:
         return mask.clone()
     total = mask.clone()
-    grown = mask[None, None]
+    grown = mask
     for _ in range(pixels):
-        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
-        total += grown[0, 0]
+        grown = dilate(grown, 1)
+        total += grown
     return total / (pixels + 1)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from .backend import GenerationSettings, Message
 from .decoding import generate_text
+from .weights import dtype_kwarg
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,6 @@ def text_messages(messages: list[Message]) -> list[dict]:
     return [{"role": m.role, "content": m.text} for m in messages]
 
 
-def _dtype_kwarg(dtype) -> dict:
-    from .legacy_llava import _dtype_kwarg as kwarg
-
-    return kwarg(dtype)
-
-
 class TransformersBackend:
     def __init__(self, folder: str, dtype=torch.float32, revision: str = "", quantization: str = "none",
                  device=None, trust_remote_code: bool = False):
@@ -61,7 +56,7 @@ class TransformersBackend:
         self.name = os.path.basename(os.path.normpath(folder))
         self.revision = revision
         self.family = family_of(read_config(folder))
-        kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code, **_dtype_kwarg(dtype))
+        kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code, **dtype_kwarg(dtype))
         kwargs.update(quantization_kwargs(quantization, device))
         if self.family == "causal_lm":
             self.processor = None

@@ -128,13 +128,6 @@ def build_projector(projector_type: str, in_dim: int, out_dim: int) -> nn.Module
     return nn.Sequential(*layers)
 
 
-def _dtype_kwarg(dtype) -> dict:
-    import transformers
-
-    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
-    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
-
-
 def build_language_model(spec: LegacyLlavaSpec, state: dict, dtype=torch.float32) -> nn.Module:
     """The backbone causal LM from the LM keys of ``state`` (popped from it)."""
     from transformers import AutoConfig
@@ -148,7 +141,7 @@ def build_language_model(spec: LegacyLlavaSpec, state: dict, dtype=torch.float32
     config_kwargs["tie_word_embeddings"] = "lm_head.weight" not in lm_state
     config = AutoConfig.for_model(spec.backbone, **config_kwargs)
     model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
-    return model_class.from_pretrained(None, config=config, state_dict=lm_state, **_dtype_kwarg(dtype)).eval()
+    return model_class.from_pretrained(None, config=config, state_dict=lm_state, **weights.dtype_kwarg(dtype)).eval()
 
 
 def build_vision_tower(state: dict, vision_dir: str | None = None, dtype=torch.float32) -> nn.Module:
@@ -164,7 +157,7 @@ def build_vision_tower(state: dict, vision_dir: str | None = None, dtype=torch.f
         return clip_vision_from_state_dict(vision_state, dtype)
     if not vision_dir:
         raise FileNotFoundError("this checkpoint has no vision tower weights; a CLIP vision folder is needed")
-    return CLIPVisionModel.from_pretrained(vision_dir, local_files_only=True, **_dtype_kwarg(dtype)).eval()
+    return CLIPVisionModel.from_pretrained(vision_dir, local_files_only=True, **weights.dtype_kwarg(dtype)).eval()
 
 
 class LegacyLlava(nn.Module):

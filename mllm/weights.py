@@ -44,3 +44,11 @@ def split_prefix(state: dict, prefix: str) -> dict:
     """Pop every key starting with prefix out of state; return them with the prefix removed."""
     keys = [k for k in state if k.startswith(prefix)]
     return {k[len(prefix):]: state.pop(k) for k in keys}
+
+
+def dtype_kwarg(dtype) -> dict:
+    """``from_pretrained``'s precision argument: ``dtype`` from transformers 4.56, ``torch_dtype`` before."""
+    import transformers
+
+    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}

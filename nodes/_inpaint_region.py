@@ -19,8 +19,9 @@ import latent_preview
 import node_helpers
 import torch
 
+from ..conditioning.long_prompt import encode_sentences, probe_layouts
 from ..editing.region import RegionPlan, crop_for_work, plan_region, stitch
-from .long_prompt import encode_sentences, probe_layouts
+from . import _types as types
 
 LONG_PROMPT_WINDOWS = 4  # LLMGA's 4 x 75 tokens covers what an MLLM writes for one region
 
@@ -44,9 +45,8 @@ class SamplingSettings:
 def sampling_inputs(unit: str) -> dict:
     """KSampler's widgets (seed .. scheduler, in its order) for a node that samples once per `unit`."""
     return {
-        "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                         "tooltip": f"Sampling seed; {unit} i uses seed + i. Same inputs and seed give the "
-                                    "same image."}),
+        "seed": types.seed_input(f"Sampling seed; {unit} i uses seed + i. Same inputs and seed give the "
+                                    "same image."),
         "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": f"Sampler steps per {unit}."}),
         "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                           "tooltip": "Classifier-free guidance scale."}),

@@ -3,6 +3,7 @@
 import torch
 
 from ..mllm.backend import GenerationSettings
+from . import _types as types
 from ._tensors import as_rgb, mask_for, to_pil
 
 MASK_THRESHOLD = 0.49  # LLMGA binarises 8-bit masks at 125 of 255
@@ -26,14 +27,14 @@ def pil_batch(image: torch.Tensor | None, mask: torch.Tensor | None = None) -> l
     return to_pil(black_out_masked(image, mask))
 
 
-def settings(seed: int, max_new_tokens: int, temperature: float, top_p: float = 1.0) -> GenerationSettings:
+def generation_settings(seed: int, max_new_tokens: int, temperature: float, top_p: float = 1.0) -> GenerationSettings:
     return GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature),
                               top_p=float(top_p), seed=int(seed))
 
 
 GENERATION_INPUTS = {
-    "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Sampling seed: the same "
-                     "inputs and seed give the same answer."}),
+    "seed": types.seed_input(control_after_generate=False, tooltip="Sampling seed: the same "
+                     "inputs and seed give the same answer."),
     "max_new_tokens": ("INT", {"default": 512, "min": 8, "max": 8192, "tooltip": "Longest answer, in tokens "
                                "(thinking models need more)."}),
     "temperature": ("FLOAT", {"default": 0.2, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "0 = greedy "

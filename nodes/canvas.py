@@ -20,17 +20,17 @@ from ..canvas.expand import ExpandSettings, expand_canvas, tile_seed
 from ..canvas.layout import layout_tiles
 from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
 from ..canvas.window import FILLS
+from . import _types as types
 from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
-from ._mllm_prompting import settings
+from ._mllm_prompting import generation_settings
 from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_rgb, to_pil
 
 log = logging.getLogger("GenAssist")
 CATEGORY = "GenAssist/canvas"
-PLAN_TYPE = "GENASSIST_CANVAS_PLAN"
+PLAN_TYPE = types.CANVAS_PLAN
 LIVE_TOKENS, LIVE_TEMPERATURE = 256, 0.2  # live captions: short answers, near-greedy
-SEED = ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                "tooltip": "Seed: the same inputs and seed give the same result (tile i uses seed + i)."})
+SEED = types.seed_input("Seed: the same inputs and seed give the same result (tile i uses seed + i).")
 MARGIN = {"default": 256, "min": 0, "max": 16384, "step": 8}
 PLAN_TOOLTIPS = ("The canvas plan: canvas size, where the source sits, the tiles in generation order with "
                  "their captions. Connect to Expand Canvas.",
@@ -58,7 +58,7 @@ class GenAssist_PlanCanvas:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model, to "
+            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server (a vision model, to "
                                                    "describe the image when global_caption is empty)."}),
             "image": ("IMAGE", {"tooltip": "The source image (one image, not a batch)."}),
             "global_caption": ("STRING", {"multiline": True, "default": "", "tooltip": "One caption of the "
@@ -90,7 +90,7 @@ class GenAssist_PlanCanvas:
 
         def ask(messages, index=0):
             check_interrupt()
-            gen = settings(tile_seed(seed, index), max_new_tokens, temperature)
+            gen = generation_settings(tile_seed(seed, index), max_new_tokens, temperature)
             return mllm.generate(messages, gen, node_id=unique_id)
 
         pil = to_pil(rgb)[0]
@@ -171,7 +171,7 @@ class GenAssist_ExpandCanvas:
             "harmonize": ("BOOLEAN", {"default": True, "tooltip": "Match colour, brightness and detail of each "
                                       "tile to the known pixels at its seam (Harmonize Seams)."}),
         }, "optional": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "Optional: write each local caption live, just before its "
+            "mllm": (types.MLLM, {"tooltip": "Optional: write each local caption live, just before its "
                                                    "tile, seeing the canvas so far (the plan's caption is "
                                                    "offered as a proposal). Unconnected: the plan's captions "
                                                    "are used verbatim."}),
@@ -222,7 +222,7 @@ class _TileRun:
         caption = planned
         if self.mllm is not None:
             request = tile_request(plan, index, self.captions, canvas_view(plan, canvas, generated), planned)
-            gen = settings(tile_seed(self.sampling.seed, index), LIVE_TOKENS, LIVE_TEMPERATURE)
+            gen = generation_settings(tile_seed(self.sampling.seed, index), LIVE_TOKENS, LIVE_TEMPERATURE)
             answer = self.mllm.generate(request, gen, node_id=self.node_id)
             caption, _ = read_caption(answer, plan.global_caption, f"tiles[{index}]")
         self.captions[index] = caption

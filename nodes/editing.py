@@ -12,16 +12,17 @@ import torch
 from ..editing.apply import ApplySettings, apply_plan
 from ..editing.plan import EditPlan, PlanError, plan_from_json
 from ..editing.planner import EXAMPLE, plan_edit
-from ..mllm.sam_masks import union
+from ..segmentation.sam_masks import union
+from . import _types as types
 from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
-from ._mllm_prompting import GENERATION_INPUTS, settings
+from ._mllm_prompting import GENERATION_INPUTS, generation_settings
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, to_pil
 
 log = logging.getLogger("GenAssist")
 
 CATEGORY = "GenAssist/editing"
-PLAN_TYPE = "GENASSIST_EDIT_PLAN"
+PLAN_TYPE = types.EDIT_PLAN
 PLAN_TOOLTIP = "The edit plan: ordered steps, each with instruction, action, region and prompt."
 
 
@@ -49,7 +50,7 @@ class PlanEdit:
                                             "answer in tokens; a plan of 6 steps needs about 400 (thinking "
                                             "models more)."})
         return {"required": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model sees the "
+            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server (a vision model sees the "
                                         "image; a text-only one plans from the instruction alone)."}),
             "image": ("IMAGE", {"tooltip": "The image to edit."}),
             "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The complex edit, e.g. "
@@ -67,7 +68,7 @@ class PlanEdit:
             log.warning("GenAssist PlanEdit: image batch of %d; planning from the first image", len(pils))
         check_interrupt()
         result = plan_edit(lambda messages, gen: mllm.generate(messages, gen, node_id=unique_id), pils[0],
-                           instruction, int(max_steps), settings(seed, max_new_tokens, temperature))
+                           instruction, int(max_steps), generation_settings(seed, max_new_tokens, temperature))
         reasoning = result.reasoning
         if len(pils) > 1:
             reasoning += f"\nnote: image batch of {len(pils)}: planned from image 1"
@@ -136,7 +137,7 @@ class ApplyEditPlan:
         return {"required": {
             "image": ("IMAGE", {"tooltip": "The image(s) to edit; each batch item runs the whole plan."}),
             "plan": (PLAN_TYPE, {"tooltip": "From Plan Edit or Edit Plan From JSON."}),
-            "segmenter": ("GENASSIST_SEGMENTER", {"tooltip": "Finds each step's region: Load LISA, or "
+            "segmenter": (types.SEGMENTER, {"tooltip": "Finds each step's region: Load LISA, or "
                           "Grounded Segmenter (an MLLM + SAM)."}),
             "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
             "clip": ("CLIP", {"tooltip": "Its text encoder: each step's prompt is encoded with it."}),

@@ -6,11 +6,12 @@ import os
 import comfy.model_management as mm
 import folder_paths
 
-from ..mllm.lisa_store import VISION_TOWERS as LISA_VISION_TOWERS
-from ..mllm.lisa_store import is_lisa_folder
 from ..mllm.loader import load_backend, vision_tower_name
 from ..mllm.model_store import CURATED, VISION_TOWERS, ModelMissingError, resolve_model
 from ..mllm.openai_backend import OpenAIBackend
+from ..segmentation.lisa_store import VISION_TOWERS as LISA_VISION_TOWERS
+from ..segmentation.lisa_store import is_lisa_folder
+from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import MLLMHandle, ModelContainer, default_cache_dir
@@ -35,7 +36,7 @@ class LoadMLLM:
                    "generates and can be evicted when the diffusion model needs room.")
     CATEGORY = "GenAssist/MLLM"
     FUNCTION = "load"
-    RETURN_TYPES = ("GENASSIST_MLLM",)
+    RETURN_TYPES = (types.MLLM,)
     RETURN_NAMES = ("mllm",)
     OUTPUT_TOOLTIPS = ("The loaded model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
 
@@ -45,8 +46,8 @@ class LoadMLLM:
             "model": (_model_choices(), {"tooltip": "Folder name under models/LLM (extra_model_paths.yaml "
                                                     "folders included). Names of the download list appear "
                                                     "even before they are on disk."}),
-            "dtype": (["auto", "bf16", "fp16", "fp32"], {"default": "auto", "tooltip": "Weights precision. "
-                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."}),
+            "dtype": types.dtype_input("Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."),
             "quantization": (["none", "8bit", "4bit"], {"default": "none", "tooltip": "8/4-bit weights via "
                              "bitsandbytes (CUDA only; must be installed). Quantized models stay on the GPU."}),
             "download": ("BOOLEAN", {"default": False, "tooltip": "If the folder is missing or incomplete and "
@@ -108,7 +109,7 @@ class MLLMServer:
                    "ends up in a saved workflow or image.")
     CATEGORY = "GenAssist/MLLM"
     FUNCTION = "connect"
-    RETURN_TYPES = ("GENASSIST_MLLM",)
+    RETURN_TYPES = (types.MLLM,)
     RETURN_NAMES = ("mllm",)
     OUTPUT_TOOLTIPS = ("The server model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
 

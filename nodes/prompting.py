@@ -6,7 +6,8 @@ import logging
 from ..mllm.backend import Message
 from ..mllm.parsing import AnswerError, mgie_clean, parse_generation_answer
 from ..mllm.task_prompts import MGIE_NO_REPEAT_NGRAM, STYLES, TASKS, build_request, mgie_request
-from ._mllm_prompting import GENERATION_INPUTS, pil_batch, settings
+from . import _types as types
+from ._mllm_prompting import GENERATION_INPUTS, generation_settings, pil_batch
 
 log = logging.getLogger("GenAssist")
 
@@ -35,7 +36,7 @@ class RefinePrompt:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server."}),
+            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server."}),
             "task": (list(TASKS), {"default": "generate", "tooltip": "generate: expand keywords; "
                      "similar_image: describe the image for regeneration; inpaint/outpaint: caption the whole "
                      "image with the masked part imagined; edit: caption the image, then the edited image."}),
@@ -53,7 +54,7 @@ class RefinePrompt:
 
     def refine(self, mllm, task, text, seed, max_new_tokens, temperature, style="paragraph", image=None,
                mask=None, unique_id=None):
-        gen = settings(seed, max_new_tokens, temperature)
+        gen = generation_settings(seed, max_new_tokens, temperature)
         is_llmga = mllm.family == "llmga"
         prompts, responses, sources = [], [], []
         for index, pil in enumerate(pil_batch(image, mask)):
@@ -104,7 +105,7 @@ class ExpressiveInstruction:
         inputs["temperature"] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": 2.0, "step": 0.05,
                                            "tooltip": "0 = greedy, as MGIE decodes."})
         return {"required": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "From Load MLLM or MLLM Server (a vision model)."}),
+            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server (a vision model)."}),
             "image": ("IMAGE", {"tooltip": "The image to edit."}),
             "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The brief edit, e.g. "
                                        "'make it look like winter'."}),
@@ -118,7 +119,7 @@ class ExpressiveInstruction:
     def express(self, mllm, image, instruction, seed, max_new_tokens, temperature, short_paragraph=True,
                 unique_id=None):
         # MGIE decodes with no_repeat_ngram_size=3; server backends cannot apply it (no such API field)
-        gen = dataclasses.replace(settings(seed, max_new_tokens, temperature),
+        gen = dataclasses.replace(generation_settings(seed, max_new_tokens, temperature),
                                   no_repeat_ngram_size=MGIE_NO_REPEAT_NGRAM)
         if mllm.family == "openai":
             log.info("GenAssist ExpressiveInstruction: %s is a server; the chat-completions API has no "

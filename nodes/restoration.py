@@ -11,11 +11,12 @@ from ..restoration.diffrir_checkpoint import load_diffrir
 from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
 from ..restoration.restore import activation_bytes_per_pixel, count_tiles, resize_to, restore_image
 from ..restoration.tiling import tile_for_budget
+from . import _types as types
 from ._memory import load_for_inference, preferred_dtype, wrap_model
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, mask_for
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("GenAssist")
 
 CATEGORY = "GenAssist/restoration"
 # share of the device's free memory an automatic tile size may plan for (the estimate is rough)
@@ -58,7 +59,7 @@ class GenAssist_LoadDiffRIR:
                    "the file) from models/diffrir. It fixes colour shift and seams of inpainted/outpainted "
                    "regions using the original image as reference.")
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("GENASSIST_RESTORER",)
+    RETURN_TYPES = (types.RESTORER,)
     RETURN_NAMES = ("restorer",)
     OUTPUT_TOOLTIPS = ("The DiffRIR network, managed by ComfyUI's memory manager; connect to Restore with DiffRIR (GenAssist).",)
     FUNCTION = "load"
@@ -69,8 +70,7 @@ class GenAssist_LoadDiffRIR:
             "model_name": (folder_paths.get_filename_list("diffrir"), {
                 "tooltip": "DiffRIR S2 weights in models/diffrir (.pth basicsr checkpoint or .safetensors). "
                            "The scale (x1, x2, x4) is read from the weights."}),
-            "dtype": (["auto", "fp32", "fp16", "bf16"], {
-                "default": "auto", "tooltip": "Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."}),
+            "dtype": types.dtype_input("Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."),
         }}
 
     def load(self, model_name, dtype="auto"):
@@ -99,7 +99,7 @@ class GenAssist_Restore:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "restorer": ("GENASSIST_RESTORER", {"tooltip": "From Load DiffRIR (GenAssist)."}),
+                "restorer": (types.RESTORER, {"tooltip": "From Load DiffRIR (GenAssist)."}),
                 "image": ("IMAGE", {"tooltip": "The generated image (VAE decode of the inpaint/outpaint). For "
                                                "an x2/x4 restorer, the low-resolution image; it is resized "
                                                "to reference/scale if needed."}),
@@ -107,9 +107,8 @@ class GenAssist_Restore:
                                                    "Only pixels outside the mask are used."}),
                 "mask": ("MASK", {"tooltip": "1 = generated region to restore, 0 = original pixels to keep. "
                                              "Resized to the reference."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                                 "tooltip": "Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
-                                            "give the same output."}),
+                "seed": types.seed_input("Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
+                                            "give the same output."),
                 "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32,
                                       "tooltip": "Tile side in output pixels. 0 = automatic: the whole "
                                                  "image in one pass (DiffRIR's own result) when it fits in "

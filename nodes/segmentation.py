@@ -5,14 +5,15 @@ import logging
 import folder_paths
 import torch
 
-from ..mllm.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
-from ..mllm.sam_masks import feather, grow, overlay, union
-from ..mllm.sam_model import OFFICIAL_FILES
+from ..segmentation.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
+from ..segmentation.sam_masks import feather, grow, overlay, union
+from ..segmentation.sam_model import OFFICIAL_FILES
+from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import ModelContainer
 from ._progress import check_interrupt, progress_bar
-from ._sam_segmenters import GroundedSegmenter, LisaSegmenter, SamHandle, Segmentation
+from ._segmenters import GroundedSegmenter, LisaSegmenter, SamHandle, Segmentation
 from ._tensors import as_rgb, to_pil
 
 log = logging.getLogger("GenAssist")
@@ -44,7 +45,7 @@ class LoadSAM:
                    "heavy image encoder once.")
     CATEGORY = CATEGORY
     FUNCTION = "load"
-    RETURN_TYPES = ("GENASSIST_SAM",)
+    RETURN_TYPES = (types.SAM,)
     RETURN_NAMES = ("sam",)
     OUTPUT_TOOLTIPS = ("The SAM model (managed by ComfyUI's memory manager), for Grounded Segmenter.",)
 
@@ -54,8 +55,8 @@ class LoadSAM:
             "model_name": (_sam_choices(), {"tooltip": "A checkpoint in models/sams (.pth or .safetensors). "
                            "The official names (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth, sam_vit_b_01ec64.pth) "
                            "are listed even before they are downloaded."}),
-            "dtype": (["auto", "fp32", "fp16", "bf16"], {"default": "auto", "tooltip": "Weights precision. "
-                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."}),
+            "dtype": types.dtype_input("Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."),
             "download": ("BOOLEAN", {"default": False, "tooltip": "If the file is missing and is an official "
                          "one, download it from dl.fbaipublicfiles.com into models/sams (checked against the "
                          "checksum in its name). HF_HUB_OFFLINE=1 forbids downloading."}),
@@ -64,8 +65,8 @@ class LoadSAM:
     def load(self, model_name, dtype="auto", download=False):
         import comfy.model_management as mm
 
-        from ..mllm.sam_model import load_sam_file
-        from ..mllm.sam_store import resolve_sam
+        from ..segmentation.sam_model import load_sam_file
+        from ..segmentation.sam_store import resolve_sam
 
         path = resolve_sam(model_name, folder_paths.get_full_path("sams", model_name),
                            folder_paths.get_folder_paths("sams"), download=download)
@@ -82,7 +83,7 @@ class LoadLISA:
                    "from its own folder. LISA writes a [SEG] token whose hidden state prompts its built-in SAM.")
     CATEGORY = CATEGORY
     FUNCTION = "load"
-    RETURN_TYPES = ("GENASSIST_SEGMENTER",)
+    RETURN_TYPES = (types.SEGMENTER,)
     RETURN_NAMES = ("segmenter",)
     OUTPUT_TOOLTIPS = ("The LISA segmenter, for GenAssist Segment.",)
 
@@ -94,8 +95,8 @@ class LoadLISA:
             "vision_tower": (_vision_choices(), {"default": DEFAULT_VISION_TOWER, "tooltip": "Folder under "
                              "models/LLM with openai/clip-vit-large-patch14 (224 px). LISA checkpoints do not "
                              "contain it."}),
-            "dtype": (["auto", "bf16", "fp16", "fp32"], {"default": "auto", "tooltip": "Weights precision. "
-                      "auto: bf16 (or fp16) on GPU, fp32 on CPU. 7B needs about 16 GB in 16-bit."}),
+            "dtype": types.dtype_input("Weights precision. "
+                      "auto: bf16 (or fp16) on GPU, fp32 on CPU. 7B needs about 16 GB in 16-bit."),
             "quantization": (["none", "8bit", "4bit"], {"default": "none", "tooltip": "8/4-bit weights for the "
                              "language model only, via bitsandbytes (CUDA only; must be installed). SAM and the "
                              "[SEG] head stay in full precision. A quantized model stays on the GPU."}),
@@ -109,9 +110,9 @@ class LoadLISA:
     def load(self, model, vision_tower, dtype="auto", quantization="none", max_new_tokens=512, download=False):
         import comfy.model_management as mm
 
-        from ..mllm.lisa import load_lisa
-        from ..mllm.lisa_quant import quantize_language_model
-        from ..mllm.lisa_store import resolve_lisa, resolve_vision_tower
+        from ..segmentation.lisa import load_lisa
+        from ..segmentation.lisa_quant import quantize_language_model
+        from ..segmentation.lisa_store import resolve_lisa, resolve_vision_tower
 
         search = folder_paths.get_folder_paths("LLM")
         folder = resolve_lisa(model, search, download=download)
@@ -136,22 +137,22 @@ class GroundedSegmenterNode:
                    "is still unusable the result is an empty mask with the reason, not an error.")
     CATEGORY = CATEGORY
     FUNCTION = "build"
-    RETURN_TYPES = ("GENASSIST_SEGMENTER",)
+    RETURN_TYPES = (types.SEGMENTER,)
     RETURN_NAMES = ("segmenter",)
     OUTPUT_TOOLTIPS = ("MLLM + SAM segmenter, for GenAssist Segment.",)
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "mllm": ("GENASSIST_MLLM", {"tooltip": "Any MLLM (Load MLLM or MLLM Server). It must see images."}),
-            "sam": ("GENASSIST_SAM", {"tooltip": "From Load SAM."}),
+            "mllm": (types.MLLM, {"tooltip": "Any MLLM (Load MLLM or MLLM Server). It must see images."}),
+            "sam": (types.SAM, {"tooltip": "From Load SAM."}),
             "box_format": (list(BOX_FORMATS), {"default": "auto", "tooltip": "Coordinates the model is asked "
                            "for. auto: Qwen2.5-VL -> pixels of its resized input, Qwen3-VL/Qwen2-VL -> 0-1000, "
                            "others -> 0-1000. For a Qwen2.5-VL behind a server, pick qwen2.5-vl."}),
             "max_new_tokens": ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest answer "
                                "(thinking models need more)."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Seed for the "
-                     "model (decoding is greedy; the seed only matters for servers that sample anyway)."}),
+            "seed": types.seed_input(control_after_generate=False, tooltip="Seed for the "
+                     "model (decoding is greedy; the seed only matters for servers that sample anyway)."),
         }}
 
     def build(self, mllm, sam, box_format="auto", max_new_tokens=1024, seed=0):
@@ -180,7 +181,7 @@ class Segment:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "segmenter": ("GENASSIST_SEGMENTER", {"tooltip": "From Load LISA or Grounded Segmenter."}),
+            "segmenter": (types.SEGMENTER, {"tooltip": "From Load LISA or Grounded Segmenter."}),
             "image": ("IMAGE", {"tooltip": "Image(s) to segment; every batch item is segmented."}),
             "query": ("STRING", {"multiline": True, "default": "the object people would sit on",
                                  "tooltip": "What to segment, in words; it may need reasoning."}),

@@ -10,15 +10,16 @@ import torch
 import torch.nn.functional as F
 
 
-def _kernel(sigma: float, dtype) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
+def gaussian_kernel(sigma: float, radius: int | None = None, dtype=torch.float32) -> torch.Tensor:
+    """Normalised 1-D Gaussian of 2 * radius + 1 taps (radius: 3 sigma, at least 1, unless given)."""
+    radius = max(1, math.ceil(3 * sigma)) if radius is None else radius
     x = torch.arange(-radius, radius + 1, dtype=dtype)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
 
 
 def _blur_direct(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = _kernel(sigma, x.dtype).to(x.device)
+    k = gaussian_kernel(sigma, dtype=x.dtype).to(x.device)
     r = k.numel() // 2
     channels = x.shape[1]
     mode = "reflect" if r < min(x.shape[-2:]) else "replicate"
@@ -48,14 +49,15 @@ def masked_blur(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[to
 
 
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Boolean square dilation by ``radius`` px (separable max-pool)."""
+    """Square dilation by ``radius`` px (separable max-pool) of a [..., H, W] mask; a boolean mask stays
+    boolean, a float one stays float (grey values are max-filtered). Beyond the border counts as empty."""
     if radius <= 0:
         return mask
-    x = mask.float()
+    x = mask.float().reshape(-1, 1, *mask.shape[-2:])
     size = 2 * radius + 1
     x = F.max_pool2d(x, (1, size), stride=1, padding=(0, radius))
-    x = F.max_pool2d(x, (size, 1), stride=1, padding=(radius, 0))
-    return x > 0.5
+    x = F.max_pool2d(x, (size, 1), stride=1, padding=(radius, 0)).reshape(mask.shape)
+    return x > 0.5 if mask.dtype == torch.bool else x.to(mask.dtype)
 
 
 def _down(x: torch.Tensor) -> torch.Tensor:

@@ -12,14 +12,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 TESTS_DIR = Path(__file__).resolve().parent
-PACK_DIR = TESTS_DIR.parent
-# The pack's libraries (mllm, restoration) import as top-level packages in tests. Appended, not
-# prepended: ComfyUI's own top-level `nodes` module must win over the pack's nodes/ folder.
-for path in (str(TESTS_DIR), str(PACK_DIR)):
-    if path not in sys.path:
-        sys.path.append(path)
+if str(TESTS_DIR) not in sys.path:
+    sys.path.append(str(TESTS_DIR))
 
 from harness import host  # noqa: E402
+from harness.pack import register_pack  # noqa: E402
+
+register_pack()  # tests import the pack's libraries as genassist.<package>
 from harness.inprocess import MODEL_FOLDERS, ensure_models_tree, start_comfy  # noqa: E402
 from harness.server import ComfyServer, write_paths_yaml  # noqa: E402
 

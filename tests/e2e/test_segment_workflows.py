@@ -62,7 +62,7 @@ def explanation(entry, graph):
 def official_mask(models_dir, pixels, box):
     from segment_anything import SamPredictor
 
-    from mllm.sam_model import load_sam_file
+    from genassist.segmentation.sam_model import load_sam_file
 
     sam, _ = load_sam_file(str(models_dir / "sams" / "sam_vit_h_4b8939.pth"))
     predictor = SamPredictor(sam)

@@ -6,7 +6,7 @@ import importlib
 import pytest
 import torch
 
-from editing.region import plan_region
+from genassist.editing.region import plan_region
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
 
 
 def test_default_tile_size_gives_the_whole_image_result_when_it_fits(comfy_host, restorer_x1):
-    from restoration.restore import restore_image
+    from genassist.restoration.restore import restore_image
 
     image, reference, mask = _images()
     restore = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_Restore"]
@@ -72,7 +72,7 @@ def test_default_tile_size_gives_the_whole_image_result_when_it_fits(comfy_host,
 def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monkeypatch):
     import comfy.model_management as mm
 
-    from restoration.restore import activation_bytes_per_pixel
+    from genassist.restoration.restore import activation_bytes_per_pixel
 
     image, reference, mask = _images(height=256, width=320)
     mask[:, 20:240, 20:300] = 1

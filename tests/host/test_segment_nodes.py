@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from genassist.mllm.backend import GenerationSettings
 from harness.openai_server import ScriptedOpenAIServer
-from mllm.backend import GenerationSettings
 
 
 def node(comfy_host, node_id):
@@ -22,7 +22,7 @@ def image_tensor(height=96, width=160, seed=0):
 def official_box_mask(models_dir, name, pixels, box):
     from segment_anything import SamPredictor
 
-    from mllm.sam_model import load_sam_file
+    from genassist.segmentation.sam_model import load_sam_file
 
     sam, _ = load_sam_file(str(models_dir / "sams" / name))
     predictor = SamPredictor(sam)

@@ -20,14 +20,14 @@ TINY_SPEC = dict(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), w
 
 
 def tiny_spec(**overrides):
-    from mllm.sam_model import SamSpec
+    from genassist.segmentation.sam_model import SamSpec
 
     return SamSpec(**{**TINY_SPEC, **overrides})
 
 
 def state_dict(seed: int = SEED, **overrides) -> dict[str, torch.Tensor]:
     """Deterministic random weights (float32, as the official files) in SAM's key layout."""
-    from mllm.sam_model import build_sam
+    from genassist.segmentation.sam_model import build_sam
 
     with torch.device("meta"):
         sam = build_sam(tiny_spec(**overrides))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mllm.loader import load_backend
+from genassist.mllm.loader import load_backend
 
 
 @pytest.fixture(scope="module")

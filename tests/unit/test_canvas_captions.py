@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from canvas.captions import (
+from genassist.canvas.captions import (
     DESCRIBE,
     IMAGINE,
     SUMMARISE,
@@ -19,8 +19,8 @@ from canvas.captions import (
     tile_request,
     write_global_caption,
 )
-from canvas.layout import layout_tiles
-from mllm.parsing import AnswerError
+from genassist.canvas.layout import layout_tiles
+from genassist.mllm.parsing import AnswerError
 
 GLOBAL = "A harbour town at dusk with fishing boats and a lighthouse"
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from canvas.layout import layout_tiles, neighbours, split
-from canvas.plan import CanvasPlan, PlanError, Rect, plan_from_json
+from genassist.canvas.layout import layout_tiles, neighbours, split
+from genassist.canvas.plan import CanvasPlan, PlanError, Rect, plan_from_json
 
 
 def coverage(plan: CanvasPlan) -> np.ndarray:

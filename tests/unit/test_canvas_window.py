@@ -8,11 +8,11 @@ import pytest
 import torch
 from skimage import data as skimage_data
 
-from canvas.expand import ExpandSettings, expand_canvas
-from canvas.layout import layout_tiles
-from canvas.plan import Rect
-from canvas.window import fill_unknown, mirror_fill, paste_weight, prepare_window, window_rect
-from restoration.masked_filters import gaussian_blur
+from genassist.canvas.expand import ExpandSettings, expand_canvas
+from genassist.canvas.layout import layout_tiles
+from genassist.canvas.plan import Rect
+from genassist.canvas.window import fill_unknown, mirror_fill, paste_weight, prepare_window, window_rect
+from genassist.restoration.masked_filters import gaussian_blur
 
 log = logging.getLogger(__name__)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from restoration.diffrir import DiffRIRS2, pack_padded, run_padded
-from restoration.diffrir_checkpoint import load_diffrir, read_state_dict
-from restoration.diffrir_config import DiffRIRConfig
-from restoration.restore import activation_bytes_per_pixel, count_tiles, restore_image
-from restoration.tiling import feather_weight, plan_tiles, tile_for_budget
+from genassist.restoration.diffrir import DiffRIRS2, pack_padded, run_padded
+from genassist.restoration.diffrir_checkpoint import load_diffrir, read_state_dict
+from genassist.restoration.diffrir_config import DiffRIRConfig
+from genassist.restoration.restore import activation_bytes_per_pixel, count_tiles, restore_image
+from genassist.restoration.tiling import feather_weight, plan_tiles, tile_for_budget
 from tiny_models import diffrir as tiny_diffrir
 
 SCALES = (1, 2, 4)

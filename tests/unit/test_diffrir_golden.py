@@ -35,9 +35,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from restoration.diffrir import run_padded
-from restoration.diffrir_checkpoint import load_diffrir
-from restoration.restore import restore_image
+from genassist.restoration.diffrir import run_padded
+from genassist.restoration.diffrir_checkpoint import load_diffrir
+from genassist.restoration.restore import restore_image
 from tiny_models import diffrir as tiny_diffrir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diffrir_golden.safetensors"

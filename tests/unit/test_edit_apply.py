@@ -4,8 +4,8 @@ global steps, harmonization and the bit-identical guarantee outside the grown + 
 import pytest
 import torch
 
-from editing.apply import ApplySettings, apply_plan
-from editing.plan import EditPlan, EditStep
+from genassist.editing.apply import ApplySettings, apply_plan
+from genassist.editing.plan import EditPlan, EditStep
 
 H, W = 96, 128
 BOXES = {"the red box": (10, 10, 30, 30), "the green box": (70, 40, 100, 70), "the blue box": (40, 60, 60, 90)}

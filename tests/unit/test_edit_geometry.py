@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from editing.region import (
+from genassist.editing.region import (
     Window,
     choose_window,
     crop_for_work,

@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from editing.plan import ACTIONS, EditPlan, EditStep, PlanError, plan_from_json, plan_from_value
-from editing.planner import (
+from genassist.editing.plan import ACTIONS, EditPlan, EditStep, PlanError, plan_from_json, plan_from_value
+from genassist.editing.planner import (
     EXAMPLE,
     PlanAnswerError,
     parse_plan_answer,
     plan_edit,
     planning_prompt,
 )
+from genassist.mllm.backend import GenerationSettings
+from genassist.mllm.structured_answer import StructuredAnswerError
 from harness.scripted_generate import scripted
-from mllm.backend import GenerationSettings
-from mllm.structured_answer import StructuredAnswerError
 
 STEPS = [
     {"instruction": "place a glass of soda on the table", "action": "add", "region": "the right part of the table",

@@ -7,9 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness.scripted_generate import scripted
-from mllm.backend import GenerationSettings
-from mllm.grounding import (
+from genassist.mllm.backend import GenerationSettings
+from genassist.segmentation.grounding import (
     GroundingAnswerError,
     convention_for,
     frame_for,
@@ -18,6 +17,7 @@ from mllm.grounding import (
     parse_grounding,
     qwen_resized_size,
 )
+from harness.scripted_generate import scripted
 
 IMAGE = Image.new("RGB", (500, 300))
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from restoration.harmonize import HarmonizeSettings, fit_gain_offset, harmonize_seams
-from restoration.masked_filters import gaussian_blur, masked_blur, push_pull_fill
+from genassist.restoration.harmonize import HarmonizeSettings, fit_gain_offset, harmonize_seams
+from genassist.restoration.masked_filters import gaussian_blur, masked_blur, push_pull_fill
 
 
 def _scene(batch: int = 1, size: int = 96, seed: int = 0):

@@ -12,8 +12,8 @@ import pytest
 import torch
 from skimage import data as skimage_data
 
-from restoration.harmonize import harmonize_seams
-from restoration.masked_filters import dilate, masked_blur
+from genassist.restoration.harmonize import harmonize_seams
+from genassist.restoration.masked_filters import dilate, masked_blur
 
 log = logging.getLogger(__name__)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")

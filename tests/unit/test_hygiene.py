@@ -1,9 +1,13 @@
 """Repository hygiene and packaging facts the Comfy Registry / Manager rely on."""
 
+import ast
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+from harness.host import PACK_NAME
+from harness.pack import LIBRARIES, LIBRARY_LAYERS
 
 PACK = Path(__file__).resolve().parents[2]
 
@@ -47,13 +51,78 @@ def test_requirements_never_pin_host_packages():
     assert sorted(deps) == sorted(line for line in lines if line), "pyproject and requirements.txt disagree"
 
 
-def test_libraries_never_import_comfyui():
-    forbidden = ("import comfy", "from comfy", "import folder_paths", "from folder_paths",
-                 "import nodes", "from nodes", "from server", "import server")
-    offenders = []
-    for package in ("mllm", "restoration", "editing", "canvas"):
-        for source in (PACK / package).rglob("*.py"):
-            for number, line in enumerate(source.read_text().splitlines(), 1):
-                if line.strip().startswith(forbidden):
-                    offenders.append(f"{source.relative_to(PACK)}:{number}: {line.strip()}")
-    assert not offenders, offenders
+def library_import_problems(pack: Path) -> list[str]:
+    """Imports that break the layering: ComfyUI in a library, an import of a library at the same or a higher
+    layer, an absolute import of the pack, or a fallback `except ImportError` around the pack's own imports."""
+    layer_of = {name: depth for depth, layer in enumerate(LIBRARY_LAYERS) for name in layer}
+    problems = []
+    for package, depth in layer_of.items():
+        for source in sorted((pack / package).rglob("*.py")):
+            where = str(source.relative_to(pack))
+            tree = ast.parse(source.read_text(), filename=where)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+                    if any(_is_pack_import(n) for stmt in node.body for n in ast.walk(stmt)):
+                        problems.append(f"{where}:{node.lineno}: except ImportError around the pack's own import")
+                if isinstance(node, ast.Import):
+                    targets = [(alias.name, 0) for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    targets = [(node.module or "", node.level)]
+                else:
+                    continue
+                for module, level in targets:
+                    top = module.split(".")[0]
+                    if level == 0 and top in HOST_MODULES:
+                        problems.append(f"{where}:{node.lineno}: imports ComfyUI ({module})")
+                    elif level == 0 and top in (PACK_NAME, *layer_of):
+                        problems.append(f"{where}:{node.lineno}: absolute import of the pack ({module})")
+                    elif level >= 2 and top in layer_of and top != package and layer_of[top] >= depth:
+                        problems.append(f"{where}:{node.lineno}: {package} imports {top}, not below it")
+                    elif level >= 2 and top not in layer_of:
+                        problems.append(f"{where}:{node.lineno}: {package} imports {top or 'the pack root'}")
+    return problems
+
+
+HOST_MODULES = {"comfy", "comfy_extras", "comfy_api", "folder_paths", "nodes", "server", "execution",
+                "latent_preview", "node_helpers"}
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names)
+
+
+def _is_pack_import(node) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return node.level > 0 or (node.module or "").split(".")[0] in LIBRARIES
+    return isinstance(node, ast.Import) and any(a.name.split(".")[0] in LIBRARIES for a in node.names)
+
+
+def test_every_library_package_is_layered():
+    packages = {p.parent.name for p in PACK.glob("*/__init__.py")} - {"nodes", "tests", "bench"}
+    assert packages <= set(LIBRARIES), f"add {packages - set(LIBRARIES)} to harness.pack.LIBRARY_LAYERS"
+    lint = tomllib.loads((PACK / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["isort"]
+    assert PACK_NAME in lint["known-first-party"]
+
+
+def test_libraries_import_only_downward_and_never_comfyui():
+    assert library_import_problems(PACK) == []
+
+
+def test_layering_check_catches_planted_imports(tmp_path):
+    for package in LIBRARIES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "mllm" / "upward.py").write_text("from ..editing.plan import EditPlan\n")
+    (tmp_path / "editing" / "host.py").write_text("import torch\n\ndef f():\n    import comfy.utils\n")
+    (tmp_path / "canvas" / "fallback.py").write_text(
+        "try:\n    from ..mllm.backend import Message\nexcept ImportError:\n    from mllm.backend import Message\n")
+    (tmp_path / "segmentation" / "sideways.py").write_text("from ..conditioning import token_windows\n")
+    (tmp_path / "editing" / "fine.py").write_text("from ..segmentation import sam_masks\nfrom .plan import x\n")
+    problems = "\n".join(library_import_problems(tmp_path))
+    assert "mllm/upward.py:1: mllm imports editing, not below it" in problems
+    assert "editing/host.py:4: imports ComfyUI (comfy.utils)" in problems
+    assert "canvas/fallback.py:1: except ImportError" in problems
+    assert "canvas/fallback.py:4: absolute import of the pack (mllm.backend)" in problems
+    assert "segmentation/sideways.py:1: segmentation imports conditioning" in problems
+    assert "fine.py" not in problems

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mllm.image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
+from genassist.mllm.image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
 
 
 def test_splice_places_features_and_maps_positions():

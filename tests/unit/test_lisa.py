@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mllm.backend import GenerationSettings
-from mllm.image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
-from mllm.lisa import lisa_question, load_lisa, seg_hidden_positions, seg_token_id
+from genassist.mllm.backend import GenerationSettings
+from genassist.mllm.image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
+from genassist.segmentation.lisa import lisa_question, load_lisa, seg_hidden_positions, seg_token_id
 from tiny_models import lisa as tiny_lisa
 
 SEG = 900
@@ -144,7 +144,7 @@ def test_tiny_lisa_gives_a_mask_of_the_image_size(model):
 def test_quantization_touches_only_the_language_model(folders):
     """As LISA's llm_int8_skip_modules=['visual_model']: SAM (and the [SEG] head, projector, CLIP, lm_head)
     keep their weights; every decoder Linear is replaced."""
-    from mllm.lisa_quant import quantizable_linears, quantize_language_model
+    from genassist.segmentation.lisa_quant import quantizable_linears, quantize_language_model
 
     model = load_lisa(*folders)
     names = quantizable_linears(model)

@@ -21,11 +21,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mllm import weights
-from mllm.image_tokens import splice_image_features
-from mllm.lisa import FCS_PREFIX, SAM_PREFIX, build_text_hidden_fcs, seg_mask_logits
-from mllm.sam_model import sam_from_state_dict
-from mllm.sam_predict import SamPredictor
+from genassist.mllm import weights
+from genassist.mllm.image_tokens import splice_image_features
+from genassist.segmentation.lisa import FCS_PREFIX, SAM_PREFIX, build_text_hidden_fcs, seg_mask_logits
+from genassist.segmentation.sam_model import sam_from_state_dict
+from genassist.segmentation.sam_predict import SamPredictor
 
 FIXTURE = Path(__file__).parent / "golden" / "lisa_mask_path.safetensors"
 SEG = 32000

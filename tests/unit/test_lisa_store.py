@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from mllm.lisa_store import is_lisa_folder, resolve_lisa, resolve_vision_tower
-from mllm.model_store import ModelMissingError
+from genassist.mllm.model_store import ModelMissingError
+from genassist.segmentation.lisa_store import is_lisa_folder, resolve_lisa, resolve_vision_tower
 
 
 def fake_downloader(calls):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mllm.lisa_tokenizer import LisaTokenizer, load_lisa_tokenizer
+from genassist.segmentation.lisa_tokenizer import LisaTokenizer, load_lisa_tokenizer
 from tiny_models import lisa as tiny_lisa
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mllm.conversation import LLMGA_SYSTEM, TEMPLATES, render, template_for_model_name
-from mllm.legacy_llava import build_projector, build_prompt, tokenize_with_images
+from genassist.mllm.conversation import LLMGA_SYSTEM, TEMPLATES, render, template_for_model_name
+from genassist.mllm.legacy_llava import build_projector, build_prompt, tokenize_with_images
 
 USER = "<image>\nGenerate a similar image."
 

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from mllm import weights
-from mllm.legacy_llava import (
+from genassist.mllm import weights
+from genassist.mllm.legacy_llava import (
     PROJECTOR_PREFIX,
     LegacyLlava,
     LegacyLlavaSpec,
@@ -76,7 +76,7 @@ def test_the_golden_sees_the_penultimate_layer(golden, llava):
     """The same weights with the last layer's output instead give different features: the comparison
     above pins the layer choice, not just the shapes."""
     photo = Image.fromarray(golden["input.image"].numpy())
-    from mllm.clip_vision import clip_patch_features
+    from genassist.mllm.clip_vision import clip_patch_features
 
     with torch.inference_mode():
         last = llava.projector(clip_patch_features(llava.vision_tower, llava.pixel_values([photo]), -1, "patch"))

@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mllm.backend import GenerationSettings, Message
-from mllm.image_tokens import IMAGE_TOKEN_INDEX
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.image_tokens import IMAGE_TOKEN_INDEX
 
 RED = Image.new("RGB", (40, 30), (200, 10, 10))
 
@@ -98,11 +98,11 @@ def test_stop_hook_ends_decoding_within_one_step(which, request):
 def test_an_answer_cut_at_max_new_tokens_is_logged(which, request, caplog):
     backend = request.getfixturevalue(which)
     messages = [Message("user", "describe", [RED])]
-    with caplog.at_level("WARNING", logger="mllm.decoding"):
+    with caplog.at_level("WARNING", logger="genassist.mllm.decoding"):
         _run(backend, messages, seed=1, tokens=5, temperature=0)
     assert "hit max_new_tokens = 5" in caplog.text  # random weights never end on their own in 5 tokens
     caplog.clear()
-    with caplog.at_level("WARNING", logger="mllm.decoding"):
+    with caplog.at_level("WARNING", logger="genassist.mllm.decoding"):
         _run(backend, messages, seed=1, tokens=50, temperature=0, should_stop=lambda: True)
     assert "max_new_tokens" not in caplog.text  # a cancelled answer did not hit the limit
 
@@ -117,7 +117,7 @@ def test_qwen_inputs_use_its_chat_template(qwen):
 
 
 def test_text_only_model_rejects_images(tmp_path):
-    from mllm.hf_backend import text_messages
+    from genassist.mllm.hf_backend import text_messages
 
     with pytest.raises(ValueError, match="text only"):
         text_messages([Message("user", "x", [RED])])

@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mllm.backend import GenerationSettings, Message
-from mllm.decoding import PromptNGramBlock
-from mllm.image_tokens import IMAGE_TOKEN_INDEX
-from mllm.task_prompts import MGIE_DATA_SUFFIX, MGIE_NO_REPEAT_NGRAM, mgie_request
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.decoding import PromptNGramBlock
+from genassist.mllm.image_tokens import IMAGE_TOKEN_INDEX
+from genassist.mllm.task_prompts import MGIE_DATA_SUFFIX, MGIE_NO_REPEAT_NGRAM, mgie_request
 
 GREY = Image.new("RGB", (40, 30), (128, 128, 128))
 QUESTION = "what will this image be like if 'make it winter'"

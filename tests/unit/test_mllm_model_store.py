@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mllm.answer_cache import AnswerCache, answer_key
-from mllm.backend import GenerationSettings, Message
-from mllm.model_store import ModelMissingError, missing_files, resolve_model
+from genassist.mllm.answer_cache import AnswerCache, answer_key
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.model_store import ModelMissingError, missing_files, resolve_model
 
 NAME = "Qwen2.5-VL-3B-Instruct"
 

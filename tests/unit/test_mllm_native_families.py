@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.loader import load_backend
 from harness import host
-from mllm.backend import GenerationSettings, Message
-from mllm.loader import load_backend
 
 QWEN_TOKENIZER = host.comfy_dir() / "comfy" / "text_encoders" / "qwen25_tokenizer"
 LLAMA_TOKENIZER = host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"

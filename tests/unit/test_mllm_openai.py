@@ -6,9 +6,9 @@ import io
 import pytest
 from PIL import Image
 
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.openai_backend import OpenAIBackend, ServerError, validate_base_url
 from harness.openai_server import ScriptedOpenAIServer
-from mllm.backend import GenerationSettings, Message
-from mllm.openai_backend import OpenAIBackend, ServerError, validate_base_url
 
 ANSWER = "<gen_image> a lighthouse at dusk </gen_image>"
 
@@ -63,7 +63,7 @@ def test_missing_key_variable_is_a_clear_error(server, monkeypatch):
 
 
 def test_retries_transient_errors_then_succeeds(server, monkeypatch):
-    monkeypatch.setattr("mllm.openai_http._sleep", lambda seconds: None)
+    monkeypatch.setattr("genassist.mllm.openai_http._sleep", lambda seconds: None)
     server.failures = [503, 429]
     answer = OpenAIBackend(server.base_url, "m1", retries=2).generate([Message("user", "x")], GenerationSettings())
     assert answer == ANSWER and len(server.requests) == 3

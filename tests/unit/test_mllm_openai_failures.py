@@ -10,10 +10,10 @@ from email.utils import formatdate
 
 import pytest
 
+from genassist.mllm import openai_http
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.openai_backend import OpenAIBackend, ServerError
 from harness.openai_server import MAX_TOKENS_REJECTED, Failure, ScriptedOpenAIServer, context_overflow
-from mllm import openai_http
-from mllm.backend import GenerationSettings, Message
-from mllm.openai_backend import OpenAIBackend, ServerError
 
 ANSWER = "<gen_image> a lighthouse at dusk, waves below </gen_image>"
 ASK = [Message("user", "x")]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mllm.openai_http import ServerError
-from mllm.openai_stream import EmptyStream, StreamReader
+from genassist.mllm.openai_http import ServerError
+from genassist.mllm.openai_stream import EmptyStream, StreamReader
 
 URL = "http://127.0.0.1:8080/v1"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mllm.parsing import AnswerError, llmga_span, mgie_clean, parse_generation_answer
+from genassist.mllm.parsing import AnswerError, llmga_span, mgie_clean, parse_generation_answer
 
 # (raw answer, expected prompt, expected requested_image)
 CORPUS = [

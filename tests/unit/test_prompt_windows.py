@@ -1,10 +1,10 @@
-"""Window planning for long prompts (mllm.prompt_windows): sentence packing and LLMGA arithmetic."""
+"""Window planning for long prompts (conditioning.token_windows): sentence packing and LLMGA arithmetic."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mllm import prompt_windows as pw
+from genassist.conditioning import token_windows as pw
 
 
 def words(text: str) -> int:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mllm.sam_model import read_weights, sam_from_state_dict, spec_from_state_dict
-from mllm.sam_predict import Prompt, SamPredictor
+from genassist.segmentation.sam_model import read_weights, sam_from_state_dict, spec_from_state_dict
+from genassist.segmentation.sam_predict import Prompt, SamPredictor
 from tiny_models import sam as tiny_sam
 
 

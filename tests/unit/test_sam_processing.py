@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from mllm.clip_vision import CLIP_MEAN, CLIP_STD, prepare_image
-from mllm.sam_cache import EmbeddingCache
-from mllm.sam_masks import feather, grow, overlay, union
-from mllm.sam_model import PIXEL_MEAN, PIXEL_STD, sam_from_state_dict
-from mllm.sam_predict import Prompt, SamPredictor
-from mllm.sam_processing import postprocess, preprocess, resized_size
+from genassist.mllm.clip_vision import CLIP_MEAN, CLIP_STD, prepare_image
+from genassist.segmentation.sam_cache import EmbeddingCache
+from genassist.segmentation.sam_masks import feather, grow, overlay, union
+from genassist.segmentation.sam_model import PIXEL_MEAN, PIXEL_STD, sam_from_state_dict
+from genassist.segmentation.sam_predict import Prompt, SamPredictor
+from genassist.segmentation.sam_processing import postprocess, preprocess, resized_size
 from tiny_models import sam as tiny_sam
 
 MEAN, STD = np.array(PIXEL_MEAN), np.array(PIXEL_STD)

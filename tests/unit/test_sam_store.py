@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mllm.sam_store import SamMissingError, download_file, md5_prefix_ok, resolve_sam
+from genassist.segmentation.sam_store import SamMissingError, download_file, md5_prefix_ok, resolve_sam
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import weights
-from .backend import GenerationSettings
-from .decoding import DecodeHooks, eos_ids, scoped_seed
-from .image_tokens import splice_image_features
-from .legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
+from ..mllm import weights
+from ..mllm.backend import GenerationSettings
+from ..mllm.decoding import DecodeHooks, eos_ids, scoped_seed
+from ..mllm.image_tokens import splice_image_features
+from ..mllm.legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
 from .lisa_tokenizer import load_lisa_tokenizer
 from .sam_cache import EmbeddingCache
 from .sam_model import sam_from_state_dict

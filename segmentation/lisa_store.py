@@ -8,8 +8,8 @@ import json
 import os
 from collections.abc import Callable
 
-from .model_store import ModelMissingError, download_atomically, find_complete, offline
-from .weights import weight_files
+from ..mllm.model_store import ModelMissingError, download_atomically, find_complete, offline
+from ..mllm.weights import weight_files
 
 LISA_MODELS = {
     "LISA-7B-v1": "xinlai/LISA-7B-v1",

@@ -12,7 +12,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 
-from .model_store import offline
+from ..mllm.model_store import offline
 from .sam_model import OFFICIAL_FILES
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from .backend import GenerationSettings, Message
-from .structured_answer import StructuredAnswerError, ask_with_repair, extract_json
+from ..mllm.backend import GenerationSettings, Message
+from ..mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
 
 CONVENTIONS = ("qwen2.5-vl", "0-1000", "0-1", "pixels")
 FAMILY_CONVENTIONS = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "0-1000", "qwen2_vl": "0-1000"}

@@ -11,9 +11,9 @@ import comfy.model_management as mm
 import torch
 
 from ..mllm.backend import GenerationSettings
-from ..mllm.grounding import convention_for, frame_for, ground
-from ..mllm.sam_cache import EmbeddingCache
-from ..mllm.sam_predict import Prompt, SamPredictor
+from ..segmentation.grounding import convention_for, frame_for, ground
+from ..segmentation.sam_cache import EmbeddingCache
+from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
 from ._progress import check_interrupt, text_streamer
 

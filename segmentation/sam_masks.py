@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from ..restoration.masked_filters import dilate, gaussian_kernel
+
 OVERLAY_COLOR = (1.0, 0.0, 0.0)
 OVERLAY_ALPHA = 0.5  # LISA's chat.py preview: 50% red over the mask
 
@@ -11,27 +13,16 @@ def grow(masks: torch.Tensor, pixels: int) -> torch.Tensor:
     """[N, H, W] 0..1: dilate by `pixels` (square neighbourhood), or erode when negative."""
     if pixels == 0 or masks.numel() == 0:
         return masks
-    radius = abs(pixels)
-    x = masks.unsqueeze(1)
     if pixels > 0:
-        x = F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
-    else:  # erode = not dilate(not mask); pad with 1 so the border does not eat the mask
-        x = 1 - F.max_pool2d(F.pad(1 - x, (radius,) * 4, value=0.0), 2 * radius + 1, stride=1)
-    return x.squeeze(1)
-
-
-def _gaussian_kernel(radius: int) -> torch.Tensor:
-    sigma = max(radius / 2.0, 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
+        return dilate(masks, pixels)
+    return 1 - dilate(1 - masks, -pixels)  # erode; beyond the border counts as mask, so it is not eaten
 
 
 def feather(masks: torch.Tensor, pixels: int) -> torch.Tensor:
     """Soften edges with a separable Gaussian of radius `pixels` (values stay in 0..1)."""
     if pixels <= 0 or masks.numel() == 0:
         return masks
-    kernel = _gaussian_kernel(pixels)
+    kernel = gaussian_kernel(max(pixels / 2.0, 0.5), radius=pixels)
     x = masks.unsqueeze(1)
     x = F.conv2d(F.pad(x, (pixels, pixels, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, pixels, pixels), mode="replicate"), kernel.view(1, 1, -1, 1))
