@@ -33,7 +33,7 @@ def generation_settings(seed: int, max_new_tokens: int, temperature: float, top_
 
 
 GENERATION_INPUTS = {
-    "seed": types.seed_input(control_after_generate=False, tooltip="Sampling seed: the same "
+    "seed": types.seed_input("Sampling seed: the same "
                      "inputs and seed give the same answer."),
     "max_new_tokens": ("INT", {"default": 512, "min": 8, "max": 8192, "tooltip": "Longest answer, in tokens "
                                "(thinking models need more)."}),

@@ -11,13 +11,10 @@ DTYPES = ("auto", "bf16", "fp16", "fp32")
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
-def seed_input(tooltip: str, control_after_generate: bool = True) -> tuple:
-    """A seed widget. Samplers get the UI's control-after-generate; MLLM seeds stay put by default, so a
-    re-queued graph reuses the cached answer instead of asking the model again."""
-    options = {"default": 0, "min": 0, "max": MAX_SEED, "tooltip": tooltip}
-    if control_after_generate:
-        options["control_after_generate"] = True
-    return ("INT", options)
+def seed_input(tooltip: str) -> tuple:
+    """A seed widget with the UI's control-after-generate (the frontend gives every INT named "seed" one
+    anyway; saying so keeps the saved widget order explicit). The example workflows set it to "fixed"."""
+    return ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True, "tooltip": tooltip})
 
 
 def dtype_input(tooltip: str) -> tuple:

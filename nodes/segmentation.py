@@ -151,7 +151,7 @@ class GroundedSegmenterNode:
                            "others -> 0-1000. For a Qwen2.5-VL behind a server, pick qwen2.5-vl."}),
             "max_new_tokens": ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest answer "
                                "(thinking models need more)."}),
-            "seed": types.seed_input(control_after_generate=False, tooltip="Seed for the "
+            "seed": types.seed_input("Seed for the "
                      "model (decoding is greedy; the seed only matters for servers that sample anyway)."),
         }}
 
