@@ -92,7 +92,7 @@ def command_score(args) -> dict:
         clip = ClipScorer(args.clip, args.device) if args.clip else None
         dino = DinoScorer(args.dino, args.device) if args.dino else None
         result = score_magicbrush(data.items, args.predictions, clip, dino)
-    result.update({"split": args.split, "errors": data.errors})
+    result.update({"split": args.split, "errors": data.errors + result.get("errors", [])})
     paths = write_results(result, data.items, args.predictions, args.out)
     say(markdown(result))
     say(f"wrote {paths['json']}, {paths['markdown']}" + (f", {paths['figure']}" if paths["figure"] else ""))

@@ -40,8 +40,14 @@ def summarize(rows: list[dict]) -> dict:
 def score_reasonseg(items: list[ReasonSegItem], predictions, queries: str = "first") -> dict:
     """A missing prediction counts as an empty mask (and is reported), so a partial run cannot look better."""
     predictions = Path(predictions)
-    rows = [row for item in items for row in score_item(item, predictions, queries)]
+    rows, errors = [], []
+    for item in items:
+        try:
+            rows += score_item(item, predictions, queries)
+        except (OSError, ValueError) as err:  # an unreadable image: named, and the rest are still scored
+            errors.append(f"{item.image_path}: image: {err}")
     summary = summarize(rows)
     per_type = {kind: summarize([r for r in rows if r["type"] == kind]) for kind in QUERY_TYPES
                 if any(r["type"] == kind for r in rows)}
-    return {"dataset": "reasonseg", "queries": queries, **summary, "per_type": per_type, "items": rows}
+    return {"dataset": "reasonseg", "queries": queries, **summary, "per_type": per_type, "items": rows,
+            "errors": errors}
