@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from genassist.evaluation.cli import main
-from harness.eval_datasets import reasonseg_item, rect
+from harness.eval_datasets import magicbrush, reasonseg_item, rect
 from harness.openai_server import ScriptedOpenAIServer
 from harness.server import free_port
 
@@ -94,3 +94,28 @@ def test_workflow_runner_scores_resumes_and_records_failures(comfy_server, tiny,
     assert set(result["per_type"]) == {"short", "sentence"}
     assert any("c_broken.jpg: image:" in e for e in result["errors"])
     assert (out / "results.md").is_file() and (out / "best_worst.png").is_file()
+
+
+def test_magicbrush_edits_through_a_workflow_are_scored(comfy_server, tmp_path, capsys):
+    """Instruction bound to a PrimitiveString (it names the saved file), the image inverted: L1 by hand."""
+    root, pred, out = magicbrush(tmp_path / "mb", {"100": 2}), tmp_path / "pred", tmp_path / "out"
+    edit = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}, "_meta": {"title": "eval:image"}},
+        "2": {"class_type": "PrimitiveString", "inputs": {"value": ""}, "_meta": {"title": "eval:instruction"}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": ["2", 0]},
+              "_meta": {"title": "eval:output"}},
+    }
+    workflow = tmp_path / "edit_api.json"
+    workflow.write_text(json.dumps(edit))
+    assert main(["run-workflow", "magicbrush", "--data", str(root), "--workflow", str(workflow), "--server",
+                 comfy_server.url, "--out", str(pred)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["done"] == 2
+    assert {p.name.split("_")[0] for p in comfy_server.output_dir.glob("make it red *.png")} >= {
+        "make it red 1", "make it red 2"}
+    assert main(["score", "magicbrush", "--data", str(root), "--predictions", str(pred), "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    # turn 1: black input inverted to white vs target (10, 20, 30); turn 2: (10, 20, 30) inverted vs (20, 20, 30)
+    turn1 = (245 + 235 + 225) / 3 / 255
+    turn2 = (225 + 215 + 195) / 3 / 255
+    assert result["count"] == 2 and result["L1"] == pytest.approx((turn1 + turn2) / 2, abs=1e-6)
