@@ -74,7 +74,17 @@ class ComfyClient:
             if status.get("completed"):
                 return entry
             time.sleep(self.poll_s)
-        raise GraphFailed(f"{self.url}: the graph did not finish within {self.timeout:.0f}s (--timeout)")
+        self.cancel(prompt_id)
+        raise GraphFailed(f"{self.url}: the graph did not finish within {self.timeout:g}s (--timeout)")
+
+    def cancel(self, prompt_id: str) -> None:
+        """Take a timed-out graph off the server (queued: delete; running: interrupt), so the next item does
+        not wait behind it. Each worker owns its server's queue, so what runs there is this graph."""
+        for route, payload in (("/queue", {"delete": [prompt_id]}), ("/interrupt", {"prompt_id": prompt_id})):
+            try:
+                self._json(route, payload)
+            except (ServerDown, GraphFailed):
+                pass  # best effort: the item is recorded as failed either way
 
     def view(self, file_info: dict) -> bytes:
         query = urllib.parse.urlencode({k: file_info.get(k, "") for k in ("filename", "subfolder", "type")})

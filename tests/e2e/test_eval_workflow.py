@@ -96,18 +96,21 @@ def test_workflow_runner_scores_resumes_and_records_failures(comfy_server, tiny,
     assert (out / "results.md").is_file() and (out / "best_worst.png").is_file()
 
 
-def test_magicbrush_edits_through_a_workflow_are_scored(comfy_server, tmp_path, capsys):
-    """Instruction bound to a PrimitiveString (it names the saved file), the image inverted: L1 by hand."""
-    root, pred, out = magicbrush(tmp_path / "mb", {"100": 2}), tmp_path / "pred", tmp_path / "out"
-    edit = {
+def edit_graph() -> dict:
+    """Instruction bound to a PrimitiveString (it names the saved file), the image inverted."""
+    return {
         "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}, "_meta": {"title": "eval:image"}},
         "2": {"class_type": "PrimitiveString", "inputs": {"value": ""}, "_meta": {"title": "eval:instruction"}},
         "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": ["2", 0]},
               "_meta": {"title": "eval:output"}},
     }
+
+
+def test_magicbrush_edits_through_a_workflow_are_scored(comfy_server, tmp_path, capsys):
+    root, pred, out = magicbrush(tmp_path / "mb", {"100": 2}), tmp_path / "pred", tmp_path / "out"
     workflow = tmp_path / "edit_api.json"
-    workflow.write_text(json.dumps(edit))
+    workflow.write_text(json.dumps(edit_graph()))
     assert main(["run-workflow", "magicbrush", "--data", str(root), "--workflow", str(workflow), "--server",
                  comfy_server.url, "--out", str(pred)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["done"] == 2
@@ -119,3 +122,18 @@ def test_magicbrush_edits_through_a_workflow_are_scored(comfy_server, tmp_path, 
     turn1 = (245 + 235 + 225) / 3 / 255
     turn2 = (225 + 215 + 195) / 3 / 255
     assert result["count"] == 2 and result["L1"] == pytest.approx((turn1 + turn2) / 2, abs=1e-6)
+
+
+def test_items_past_the_timeout_are_cancelled_recorded_and_run_on_the_next_run(comfy_server, tmp_path, capsys):
+    root, pred = magicbrush(tmp_path / "mb", {"7": 2}), tmp_path / "pred"
+    workflow = tmp_path / "edit_api.json"
+    workflow.write_text(json.dumps(edit_graph()))
+    args = ["run-workflow", "magicbrush", "--data", str(root), "--workflow", str(workflow), "--server",
+            comfy_server.url, "--out", str(pred)]
+    assert main([*args, "--timeout", "0"]) == 1
+    failures = json.loads((pred / "failures.json").read_text())
+    assert sorted(failures) == ["7_1", "7_2"] and "did not finish within 0s" in failures["7_1"]["error"]
+    capsys.readouterr()
+    assert main(args) == 0  # the server was left usable; the failed items run now
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["done"] == 2
+    assert json.loads((pred / "failures.json").read_text()) == {}
