@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .magicbrush import read_magicbrush
+from .progress import Progress
 from .reasonseg import read_reasonseg
 from .report import markdown, write_results
 from .tasks import PROVIDED, magicbrush_tasks, reasonseg_tasks
@@ -91,7 +92,8 @@ def command_score(args) -> dict:
 
         clip = ClipScorer(args.clip, args.device) if args.clip else None
         dino = DinoScorer(args.dino, args.device) if args.dino else None
-        result = score_magicbrush(data.items, args.predictions, clip, dino)
+        progress = Progress(len(data.items)) if clip or dino else None  # model metrics take a while
+        result = score_magicbrush(data.items, args.predictions, clip, dino, progress and progress.step)
     result.update({"split": args.split, "errors": data.errors + result.get("errors", [])})
     paths = write_results(result, data.items, args.predictions, args.out)
     say(markdown(result))

@@ -117,3 +117,13 @@ def test_score_magicbrush_command_l1_l2_and_missing(tmp_path):
     assert result["L1"] == pytest.approx(0.2 / 3) and result["L2"] == pytest.approx(0.04 / 3)
     assert result["count"] == 2 and result["missing"] == 1 and "CLIP-I" not in result
     assert (out / "best_worst.png").is_file()
+
+
+def test_the_command_line_runs_as_genassist_evaluation_inside_the_pack_package(tmp_path):
+    code = ("import sys, runpy; sys.path.append(sys.argv[1]); from harness.pack import register_pack; "
+            "register_pack(); sys.argv = ['genassist.evaluation', 'score', '--help']; "
+            "runpy.run_module('genassist.evaluation', run_name='__main__', alter_sys=True)")
+    done = subprocess.run([sys.executable, "-c", code, str(PACK / "tests")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--predictions" in done.stdout
