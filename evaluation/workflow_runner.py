@@ -1,0 +1,111 @@
+"""Run a bound workflow over a dataset's tasks on one or more ComfyUI servers: one worker (one queue) per
+server pulling from a shared list, so a farm of GPUs runs a benchmark as easily as one. A server that
+cannot be reached hands its item back and stops; the others take the rest. A graph that fails is recorded
+for that item (PRED/failures.json) and the run goes on. Predictions already on disk are skipped, so an
+interrupted run resumes where it stopped; failed items are tried again on the next run."""
+
+import io
+import json
+import os
+import queue
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from .comfy_client import ComfyClient, GraphFailed, ServerDown
+from .progress import Progress
+from .workflow_bind import BoundWorkflow, Task
+
+FAILURES_FILE = "failures.json"
+
+
+def save_prediction(data: bytes, task: Task) -> None:
+    """Write atomically (temp + rename), so a half-written file never counts as finished."""
+    with Image.open(io.BytesIO(data)) as image:
+        converted = image.convert("L" if task.kind == "mask" else "RGB")
+    task.output.parent.mkdir(parents=True, exist_ok=True)
+    temp = task.output.with_name(task.output.name + ".part")
+    converted.save(temp, format="PNG")
+    os.replace(temp, task.output)
+
+
+def run_task(client: ComfyClient, workflow: BoundWorkflow, task: Task) -> None:
+    uploaded = {name: client.upload_image(path, f"genassist_eval_{task.key}_{name}{Path(path).suffix.lower()}")
+                for name, path in task.files.items()}
+    entry = client.run(workflow.fill(uploaded, task.texts))
+    images = (entry.get("outputs", {}).get(workflow.output_node) or {}).get("images") or []
+    if not images:
+        raise GraphFailed(f"the node titled 'eval:output' ({workflow.output_node}) produced no image: it must be a "
+                          "SaveImage or PreviewImage that the graph runs")
+    save_prediction(client.view(images[0]), task)
+
+
+class FailureLog:
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / FAILURES_FILE
+        self.entries = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self._lock = threading.Lock()
+
+    def record(self, key: str, error: str | None, server: str = "") -> None:
+        with self._lock:
+            if error is None:
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = {"error": error, "server": server}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.entries, indent=2))
+
+
+def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str], predictions,
+                 timeout: float = 600.0, stream=None) -> dict:
+    """Returns {"total", "skipped", "done", "failed", "failures": {key: error}, "servers_down": [...]}."""
+    clients = [ComfyClient(url, timeout=timeout) for url in servers]
+    if not clients:
+        raise ValueError("give at least one --server URL of a running ComfyUI")
+    failures = FailureLog(predictions)
+    pending = [t for t in tasks if not t.output.is_file()]
+    work: queue.Queue = queue.Queue()
+    for task in pending:
+        work.put(task)
+    progress = Progress(len(pending), stream)
+    counts = {"done": 0, "failed": 0}
+    down: list[str] = []
+    lock = threading.Lock()
+
+    def worker(client: ComfyClient) -> None:
+        while True:
+            try:
+                task = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                run_task(client, workflow, task)
+            except ServerDown as err:
+                work.put(task)  # not this item's fault: another server takes it
+                with lock:
+                    down.append(f"{client.url}: {err}")
+                return
+            except Exception as err:  # noqa: BLE001 - one item's failure is recorded, the run goes on
+                failures.record(task.key, f"{type(err).__name__}: {err}", client.url)
+                with lock:
+                    counts["failed"] += 1
+                progress.step(task.key, f"FAILED ({err})")
+                continue
+            failures.record(task.key, None)
+            with lock:
+                counts["done"] += 1
+            progress.step(task.key, f"ok on {client.url}")
+
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    while not work.empty():  # every server went down: what is left is recorded, not dropped
+        task = work.get_nowait()
+        failures.record(task.key, "no server left: " + "; ".join(down))
+        counts["failed"] += 1
+        progress.step(task.key, "FAILED (no server left)")
+    return {"total": len(tasks), "skipped": len(tasks) - len(pending), **counts,
+            "failures": dict(failures.entries), "servers_down": down}
