@@ -127,9 +127,9 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
     import torch
     from PIL import Image
 
-    from genassist.segmentation import lisa as lisa_module
     from genassist.mllm.backend import GenerationSettings
     from genassist.mllm.image_tokens import splice_image_features
+    from genassist.segmentation import lisa as lisa_module
 
     model = lisa_shaped(device, dtype, small)
     lisa_module.eos_ids = lambda *args, **kwargs: []  # random weights: decode exactly answer_tokens tokens
@@ -183,7 +183,6 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
 def run_sam3(report: dict, args, cuda: bool) -> None:
     """SAM 3 with 1 and 4x --queries phrases, and its comparison with LISA / Grounded Segmenter (same run)."""
     import torch
-
     from segment_sam3 import bench_sam3, compare
 
     if cuda and not args.skip_sam3:
