@@ -109,7 +109,8 @@ class LoadSAM3:
         torch_dtype = preferred_dtype(mm.get_torch_device(), dtype)
         sam3, processor = load_sam3(folder, torch_dtype)
         patcher = wrap_model(ModelContainer(sam3), role="model")
-        runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}"), model_id=folder)
+        # Two images: SAM 3's cached features (FPN maps at 1008 px) are ~100 MB each, kept on the device.
+        runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=2), model_id=folder)
         log.info("GenAssist: loaded SAM 3 %s (%s)", model, torch_dtype)
         return (Sam3Segmenter(runner, patcher, model, score_threshold, query,
                               activation_bytes(sam3.config, torch_dtype)),)
