@@ -9,8 +9,12 @@
    [SEG] hidden state, SAM encoder and decoder. Decoding speed is compared with the memory-bandwidth
    roofline (every step reads all language-model weights once).
 
+3. SAM 3 (bench/segment_sam3.py; GPU, or --sam3-small-cpu for a CPU smoke run): one phrase and N phrases on
+   one image with the released shape and random weights, compared in the same run with LISA and the
+   Grounded Segmenter (a labelled proxy: LISA-7B's decode + SAM ViT-H).
+
     python bench/segment.py [--variant vit_b|vit_l|vit_h] [--queries 4] [--device auto|cpu|cuda]
-                            [--lisa-tokens 32] [--skip-lisa] [--lisa-small-cpu]
+                            [--lisa-tokens 32] [--skip-lisa] [--lisa-small-cpu] [--skip-sam3] [--sam3-small-cpu]
 """
 
 import argparse
@@ -123,9 +127,9 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
     import torch
     from PIL import Image
 
-    from genassist.mllm import lisa as lisa_module
     from genassist.mllm.backend import GenerationSettings
     from genassist.mllm.image_tokens import splice_image_features
+    from genassist.segmentation import lisa as lisa_module
 
     model = lisa_shaped(device, dtype, small)
     lisa_module.eos_ids = lambda *args, **kwargs: []  # random weights: decode exactly answer_tokens tokens
@@ -176,6 +180,21 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
     return result
 
 
+def run_sam3(report: dict, args, cuda: bool) -> None:
+    """SAM 3 with 1 and 4x --queries phrases, and its comparison with LISA / Grounded Segmenter (same run)."""
+    import torch
+    from segment_sam3 import bench_sam3, compare
+
+    if cuda and not args.skip_sam3:
+        report["sam3_gpu"] = bench_sam3(torch.device("cuda"), torch.bfloat16, 4 * args.queries)
+        report["sam3_vs_others_gpu"] = compare(report["sam3_gpu"], report.get("lisa_gpu"), report.get("cache_gpu"))
+        log.info("%s", json.dumps(report["sam3_vs_others_gpu"]))
+    if args.sam3_small_cpu:
+        report["sam3_small_cpu"] = bench_sam3(torch.device("cpu"), torch.float32, args.queries, small=True)
+        report["sam3_vs_others_small_cpu"] = compare(report["sam3_small_cpu"], report.get("lisa_small_cpu"),
+                                                     report.get("cache_cpu"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="vit_b", choices=["vit_b", "vit_l", "vit_h"])
@@ -185,6 +204,9 @@ def main() -> None:
     parser.add_argument("--skip-lisa", action="store_true")
     parser.add_argument("--lisa-small-cpu", action="store_true", help="smoke-run the LISA stages on the CPU with "
                         "small shapes (no GPU needed; times are not LISA-7B's)")
+    parser.add_argument("--skip-sam3", action="store_true")
+    parser.add_argument("--sam3-small-cpu", action="store_true", help="smoke-run SAM 3 on the CPU with the tests' "
+                        "tiny config (no GPU needed; times are not SAM 3's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
@@ -203,6 +225,7 @@ def main() -> None:
         report["lisa_gpu"] = "skipped: no CUDA device"
     if args.lisa_small_cpu:
         report["lisa_small_cpu"] = bench_lisa(torch.device("cpu"), torch.float32, args.lisa_tokens, small=True)
+    run_sam3(report, args, cuda)
     print(json.dumps(report, indent=2))  # noqa: T201 - the report is the script's output
 
 

@@ -1,7 +1,8 @@
 """The values on GENASSIST_SAM and GENASSIST_SEGMENTER links, with ComfyUI memory management.
 
 A segmenter answers ``segment(image: PIL, query, node_id) -> Segmentation`` (binary instance masks at the
-image's size plus an explanation). Nothing found is a normal result (no masks), never an exception.
+image's size plus an explanation). Nothing found is a normal result (no masks), never an exception. A
+segmenter with ``accepts_box = True`` also takes ``box=(x0, y0, x1, y1)`` in pixels (a hint where to look).
 """
 
 import logging
@@ -12,6 +13,7 @@ import torch
 
 from ..mllm.backend import GenerationSettings
 from ..segmentation.grounding import convention_for, frame_for, ground
+from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
 from ..segmentation.sam_cache import EmbeddingCache
 from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
@@ -146,3 +148,46 @@ class LisaSegmenter:
             return Segmentation(masks, f"Nothing found for {query!r}: the model wrote no [SEG] token. "
                                        f"Answer: {result.answer!r}")
         return Segmentation(masks, result.answer)
+
+
+def _scores(scores) -> str:
+    shown = ", ".join(f"{float(s):.2f}" for s in scores[:8])
+    return shown + (", ..." if len(scores) > 8 else "")
+
+
+class Sam3Segmenter:
+    """GENASSIST_SEGMENTER backed by SAM 3. ``segment`` also takes an optional box (pixels, x0 y0 x1 y1),
+    given to SAM 3 as a positive box prompt next to the phrase (``accepts_box`` tells callers so)."""
+
+    kind = "sam3"
+    accepts_box = True
+
+    def __init__(self, runner: Sam3Runner, patcher, name: str, threshold: float = DEFAULT_THRESHOLD,
+                 query_mode: str = "noun phrase", activation: int = 0):
+        self.runner = runner
+        self.patcher = patcher
+        self.name = name
+        self.threshold = threshold
+        self.query_mode = query_mode
+        self.activation = activation
+
+    def __repr__(self) -> str:
+        return f"Sam3Segmenter({self.name}, threshold {self.threshold})"
+
+    def segment(self, image, query: str, node_id=None, box=None) -> Segmentation:
+        check_interrupt()
+        load_for_inference(self.patcher, self.activation)
+        phrase = phrase_for(query, self.query_mode)
+        result = self.runner.segment(image, phrase, self.threshold, box=box)
+        check_interrupt()
+        said = " ".join(query.split())
+        source = f" (cut from the query {said!r})" if phrase != said else " (the query as is)"
+        prompt = f" with the box prompt {tuple(round(float(v)) for v in box)}" if box is not None else ""
+        count = result.masks.shape[0]
+        if count == 0:
+            log.info("GenAssist SAM 3: nothing for %r above score %.2f (best score %.2f)", phrase,
+                     self.threshold, result.best_score)
+            return Segmentation(result.masks, f"Nothing found for {phrase!r}{source}{prompt}: no instance "
+                                              f"scored above {self.threshold:.2f} (best {result.best_score:.2f}).")
+        return Segmentation(result.masks, f"SAM 3 found {count} instance(s) of {phrase!r}{source}{prompt}, "
+                                          f"scores {_scores(result.scores)}.")

@@ -106,7 +106,11 @@ class EditPlanFromJSON:
 def _segment_localizer(segmenter, node_id):
     def localize(image, step):
         pil = to_pil(image)[0]
-        result = segmenter.segment(pil, step.region, node_id=node_id)
+        extra = {}
+        box = getattr(step, "box", None)  # 0-1000 x0 y0 x1 y1, when the plan has one
+        if box is not None and getattr(segmenter, "accepts_box", False):
+            extra["box"] = tuple(float(v) / 1000 * size for v, size in zip(box, (pil.width, pil.height) * 2))
+        result = segmenter.segment(pil, step.region, node_id=node_id, **extra)
         mask = union(result.masks, pil.height, pil.width)
         return (mask if bool((mask > 0.5).any()) else None), result.explanation
 
@@ -137,8 +141,8 @@ class ApplyEditPlan:
         return {"required": {
             "image": ("IMAGE", {"tooltip": "The image(s) to edit; each batch item runs the whole plan."}),
             "plan": (PLAN_TYPE, {"tooltip": "From Plan Edit or Edit Plan From JSON."}),
-            "segmenter": (types.SEGMENTER, {"tooltip": "Finds each step's region: Load LISA, or "
-                          "Grounded Segmenter (an MLLM + SAM)."}),
+            "segmenter": (types.SEGMENTER, {"tooltip": "Finds each step's region: Load LISA, "
+                          "Grounded Segmenter (an MLLM + SAM), or Load SAM 3 (also given the step's box, if any)."}),
             "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
             "clip": ("CLIP", {"tooltip": "Its text encoder: each step's prompt is encoded with it."}),
             "vae": ("VAE", {"tooltip": "Its VAE."}),

@@ -181,7 +181,7 @@ class Segment:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "segmenter": (types.SEGMENTER, {"tooltip": "From Load LISA or Grounded Segmenter."}),
+            "segmenter": (types.SEGMENTER, {"tooltip": "From Load LISA, Grounded Segmenter or Load SAM 3."}),
             "image": ("IMAGE", {"tooltip": "Image(s) to segment; every batch item is segmented."}),
             "query": ("STRING", {"multiline": True, "default": "the object people would sit on",
                                  "tooltip": "What to segment, in words; it may need reasoning."}),

@@ -31,8 +31,10 @@ LOADER_FOLDERS = {
 }
 # Loaders of models published without a per-file URL: the note names the file and its folder instead.
 NO_DIRECT_URL = {"GenAssist_LoadDiffRIR": "diffrir"}
-# Loaders of folder models under models/LLM: widget positions holding folder names.
-FOLDER_LOADERS = {"GenAssist_LoadMLLM": (0,), "GenAssist_LoadLISA": (0, 1)}
+# Loaders of folder models (under models/LLM unless FOLDER_ROOTS says otherwise): widget positions holding
+# folder names.
+FOLDER_LOADERS = {"GenAssist_LoadMLLM": (0,), "GenAssist_LoadLISA": (0, 1), "GenAssist_LoadSAM3": (0,)}
+FOLDER_ROOTS = {"GenAssist_LoadSAM3": "sams"}
 # Nodes that use a model served elsewhere: widget position of the model's name.
 SERVER_MODEL_WIDGET = {"GenAssist_MLLMServer": 1}
 
@@ -86,9 +88,10 @@ def note_problems(workflow: dict) -> list[str]:
                     problems.append(f"'## Models' does not name {name} in models/{folder}/ ({_label(node)})")
         for position in FOLDER_LOADERS.get(kind, ()):
             name = _values(node)[position] if position < len(_values(node)) else None
-            if name and f"--local-dir ComfyUI/models/LLM/{name}" not in text:
+            root = FOLDER_ROOTS.get(kind, "LLM")
+            if name and f"--local-dir ComfyUI/models/{root}/{name}" not in text:
                 problems.append(f"the note has no download command for the folder model {name} "
-                                f"('... --local-dir ComfyUI/models/LLM/{name}', {_label(node)})")
+                                f"('... --local-dir ComfyUI/models/{root}/{name}', {_label(node)})")
         if kind in SERVER_MODEL_WIDGET:
             name = _values(node)[SERVER_MODEL_WIDGET[kind]]
             if name not in models:

@@ -139,6 +139,14 @@ def test_folder_model_without_download_command_fails():
                for p in note_problems(workflow))
 
 
+def test_sam3_folder_without_download_command_into_models_sams_fails():
+    workflow = _load(PACK / "example_workflows" / "edit_plan_sam3.json")
+    note = _node(workflow, "MarkdownNote")
+    note["widgets_values"][0] = note["widgets_values"][0].replace("ComfyUI/models/sams/sam3", "ComfyUI/models/LLM/sam3")
+    assert any("download command for the folder model sam3 ('... --local-dir ComfyUI/models/sams/sam3'" in p
+               for p in note_problems(workflow))
+
+
 def test_overlapping_nodes_fail():
     workflow = _load(SAMPLE)
     ksampler, decode = _node(workflow, "KSampler"), _node(workflow, "VAEDecode")

@@ -1,0 +1,76 @@
+"""Load SAM 3: a phrase -> every matching instance, as a GENASSIST_SEGMENTER (Segment, Apply Edit Plan...)."""
+
+import logging
+
+import folder_paths
+
+from ..segmentation.sam3 import DEFAULT_THRESHOLD, QUERY_MODES, Sam3Runner, activation_bytes
+from ..segmentation.sam3_store import OFFICIAL, is_sam3_folder
+from . import _types as types
+from ._folders import list_model_dirs
+from ._memory import preferred_dtype, wrap_model
+from ._mllm_handle import ModelContainer
+from ._segmenters import LoggingCache, Sam3Segmenter
+
+log = logging.getLogger("GenAssist")
+
+CATEGORY = "GenAssist/segmentation"
+
+
+def _sam3_choices() -> list[str]:
+    on_disk = {name for name in list_model_dirs("sams")
+               if any(is_sam3_folder(f"{base}/{name}") for base in folder_paths.get_folder_paths("sams"))}
+    return sorted(on_disk | set(OFFICIAL))
+
+
+class LoadSAM3:
+    DESCRIPTION = ("Load SAM 3 (Segment Anything with Concepts) from its Hugging Face folder in models/sams. "
+                   "A short noun phrase ('vase', 'red car') gives a mask for every matching instance in one pass, "
+                   "without an MLLM. The image encoder runs once per image and is reused for every phrase. "
+                   "Needs transformers 5.0 or newer.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (types.SEGMENTER,)
+    RETURN_NAMES = ("segmenter",)
+    OUTPUT_TOOLTIPS = ("The SAM 3 segmenter (managed by ComfyUI's memory manager), for Segment and Apply Edit "
+                       "Plan.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (_sam3_choices(), {"tooltip": "A SAM 3 folder in models/sams, as released on Hugging Face "
+                      "(config.json, model.safetensors, processor_config.json, tokenizer.json). 'sam3' "
+                      "(facebook/sam3) is listed even before it is downloaded."}),
+            "dtype": types.dtype_input("Weights precision. auto: bf16 (or fp16) on GPU, fp32 on CPU."),
+            "score_threshold": ("FLOAT", {"default": DEFAULT_THRESHOLD, "min": 0.0, "max": 1.0, "step": 0.01,
+                                "tooltip": "Keep instances whose score (detection x presence) is above this. "
+                                "Lower finds more, and more false ones."}),
+            "query": (list(QUERY_MODES), {"default": "noun phrase", "tooltip": "noun phrase: a request such "
+                      "as 'segment the vase that stands on the table' is cut to 'vase' (leading verbs and "
+                      "articles dropped, text before 'that/which/who/where' kept, at most 6 words); as is: "
+                      "the text goes to SAM 3 unchanged. The explanation says which phrase was used."}),
+            "download": ("BOOLEAN", {"default": False, "tooltip": "If 'sam3' is missing or incomplete, download "
+                         "facebook/sam3 into models/sams/sam3 (a gated repository: accept its licence and log "
+                         "in or set HF_TOKEN first). HF_HUB_OFFLINE=1 forbids downloading."}),
+        }}
+
+    def load(self, model, dtype="auto", score_threshold=DEFAULT_THRESHOLD, query="noun phrase", download=False):
+        import comfy.model_management as mm
+
+        from ..segmentation.sam3 import load_sam3, sam3_classes
+        from ..segmentation.sam3_store import resolve_sam3
+
+        sam3_classes()  # a clear error on an old transformers before anything else
+        folder = resolve_sam3(model, folder_paths.get_folder_paths("sams"), download=download)
+        torch_dtype = preferred_dtype(mm.get_torch_device(), dtype)
+        sam3, processor = load_sam3(folder, torch_dtype)
+        patcher = wrap_model(ModelContainer(sam3), role="model")
+        # Two images: SAM 3's cached features (FPN maps at 1008 px) are ~100 MB each, kept on the device.
+        runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=2), model_id=folder)
+        log.info("GenAssist: loaded SAM 3 %s (%s)", model, torch_dtype)
+        return (Sam3Segmenter(runner, patcher, model, score_threshold, query,
+                              activation_bytes(sam3.config, torch_dtype)),)
+
+
+NODE_CLASS_MAPPINGS = {"GenAssist_LoadSAM3": LoadSAM3}
+NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_LoadSAM3": "Load SAM 3 (GenAssist)"}
