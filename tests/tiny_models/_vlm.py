@@ -80,6 +80,12 @@ def write_folder(folder: Path, config, processor, eos_ids: list[int], seed: int,
 
 
 def build_once(models_dir: Path, name: str, write: Callable[[Path], None]) -> str:
+    """Write once into models/LLM/<name>. Folders saved by transformers 5 do not load in 4.x (tokenizer
+    class, rope keys), so an older transformers writes its own copy under a suffixed name."""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) < 5:
+        name = f"{name}-tf{transformers.__version__}"
     folder = Path(models_dir) / "LLM" / name
     if not (folder / "config.json").is_file():
         write(folder)
