@@ -217,12 +217,11 @@ def parse_grounding(text: str, frame: CoordinateFrame) -> tuple[list[GroundedObj
     if native:
         return native, ""
     try:
-        items, explanation = _object_list(extract_json(text))
+        return _json_objects(*_object_list(extract_json(text)), frame)
     except GroundingAnswerError:
         if frame.convention == "internvl" and (bare := _native_objects(text, frame, bare=True)):
-            return bare, ""
+            return bare, ""  # InternVL's [[x0, y0, x1, y1]] with its tags dropped by the decoder
         raise
-    return _json_objects(items, explanation, frame)
 
 
 def _native_objects(text: str, frame: CoordinateFrame, bare: bool = False) -> list[GroundedObject]:

@@ -76,12 +76,11 @@ def test_system_and_user_text_reach_the_prompt_in_order(family):
     assert 0 <= text.index("Be brief.") < text.index("Describe it.")
 
 
-def test_seeded_output_repeats(family):
+def test_greedy_output_repeats_with_a_seed(family):
     _, backend = family
-    for settings in (GenerationSettings(max_new_tokens=6, temperature=0.0, seed=1),
-                     GenerationSettings(max_new_tokens=6, temperature=0.9, seed=11)):
-        first = backend.generate(ask(RED), settings)
-        assert first and first == backend.generate(ask(RED), settings)
+    settings = GenerationSettings(max_new_tokens=5, temperature=0.0, seed=1)
+    first = backend.generate(ask(RED), settings)
+    assert first and first == backend.generate(ask(RED), settings)
 
 
 def test_grounding_in_the_familys_convention(family):
@@ -99,7 +98,7 @@ def test_grounding_in_the_familys_convention(family):
 
 def test_grounding_through_the_model_never_raises(family):
     _, backend = family
-    settings = GenerationSettings(max_new_tokens=8, temperature=0.0, seed=0)
+    settings = GenerationSettings(max_new_tokens=6, temperature=0.0, seed=0)
     frame = frame_for(convention_for(backend.family), RED.width, RED.height)
     result = ground(backend.generate, RED, "the red thing", frame, settings)
     assert 1 <= len(result.answers) <= 2 and (result.found or result.error)
