@@ -10,7 +10,14 @@ import torch
 
 from .backend import GenerationSettings, Message
 from .decoding import generate_text
-from .vision_chat import TEXT_ONLY, check_supported, content_messages, family_of, render_prompt, text_only_error
+from .vision_chat import (
+    TEXT_ONLY,
+    check_supported,
+    content_messages,
+    family_of,
+    render_prompt,
+    text_only_error,
+)
 from .weights import dtype_kwarg
 
 log = logging.getLogger(__name__)

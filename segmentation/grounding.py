@@ -23,7 +23,14 @@ from PIL import Image
 
 from ..mllm.backend import GenerationSettings, Message
 from ..mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
-from .box_tokens import INTERNVL_RANGE, LOC_RANGE, has_box_tags, has_loc_tokens, internvl_boxes, loc_token_boxes
+from .box_tokens import (
+    INTERNVL_RANGE,
+    LOC_RANGE,
+    has_box_tags,
+    has_loc_tokens,
+    internvl_boxes,
+    loc_token_boxes,
+)
 
 CONVENTIONS = ("qwen2.5-vl", "0-1000", "0-1", "pixels", "loc1024", "internvl")
 FAMILY_CONVENTIONS = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "0-1000", "qwen2_vl": "0-1000",
