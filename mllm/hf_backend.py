@@ -15,6 +15,7 @@ from .vision_chat import (
     check_supported,
     content_messages,
     family_of,
+    processor_inputs,
     render_prompt,
     text_only_error,
 )
@@ -99,7 +100,7 @@ class TransformersBackend:
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         else:
             prompt, images = render_prompt(self.processor, messages)
-            inputs = self.processor(text=[prompt], images=images or None, return_tensors="pt")
+            inputs = processor_inputs(self.processor, prompt, images, self.model_type)
         dtype = next(self.model.parameters()).dtype
         return {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
                 for k, v in inputs.items()}

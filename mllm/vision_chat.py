@@ -124,3 +124,16 @@ def render_prompt(processor, messages: list[Message]) -> tuple[str, list]:
         return processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True), images
     except Exception:
         raise first_error from None
+
+
+def processor_inputs(processor, prompt: str, images: list, model_type: str):
+    """The processor's tensors for one prompt. Processors refuse some image shapes (Qwen's above 200:1,
+    Pixtral's when a side rounds to nothing): that becomes an error naming the sizes and what to do."""
+    try:
+        return processor(text=[prompt], images=images or None, return_tensors="pt")
+    except ValueError as error:
+        if not images:
+            raise
+        sizes = ", ".join(f"{image.width}x{image.height}" for image in images)
+        raise ValueError(f"the {model_type or 'model'} processor refused the image ({sizes}): {error}. Crop or "
+                         "pad very thin or tiny images to a more usual shape and size.") from error

@@ -76,6 +76,25 @@ def test_system_and_user_text_reach_the_prompt_in_order(family):
     assert 0 <= text.index("Be brief.") < text.index("Describe it.")
 
 
+def test_expressive_instruction_puts_the_image_after_the_text(family):
+    _, backend = family
+    ids = backend.prepare([Message("user", "Describe it.", [RED], image_after_text=True)])["input_ids"][0]
+    text = backend.tokenizer.decode(ids)
+    first_image = ids.tolist().index(image_token_id(backend.model.config))
+    assert text.index("Describe it.") < len(backend.tokenizer.decode(ids[:first_image]))
+
+
+def test_an_image_the_processor_refuses_names_its_size(family):
+    kind, backend = family
+    thin = Image.new("RGB", (5, 1200))
+    try:
+        backend.prepare(ask(thin))
+    except ValueError as error:  # Qwen refuses above 200:1, Pixtral when a side rounds to nothing
+        assert "5x1200" in str(error) and backend.model_type in str(error)
+    else:
+        assert kind not in ("qwen3vl", "qwen35", "mistral3")  # these processors do refuse it
+
+
 def test_greedy_output_repeats_with_a_seed(family):
     _, backend = family
     settings = GenerationSettings(max_new_tokens=5, temperature=0.0, seed=1)
