@@ -6,8 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
+from genassist.canvas.captions import DESCRIBE, IMAGINE, SUMMARISE
+from genassist.editing.planner import planning_prompt
 from genassist.mllm.backend import GenerationSettings, Message
 from genassist.mllm.loader import load_backend
+from genassist.mllm.task_prompts import build_request, mgie_request
 from genassist.mllm.vision_chat import vision_model_types
 from genassist.segmentation.grounding import convention_for, frame_for, ground, parse_grounding
 
@@ -74,6 +77,32 @@ def test_system_and_user_text_reach_the_prompt_in_order(family):
     _, backend = family
     text = backend.tokenizer.decode(backend.prepare(ask(RED))["input_ids"][0])
     assert 0 <= text.index("Be brief.") < text.index("Describe it.")
+
+
+def pack_conversations() -> dict[str, list[Message]]:
+    """Every conversation shape the pack sends an MLLM (Refine Prompt tasks, the edit task's second turn,
+    Expressive Instruction, Plan Edit, Plan Canvas captions)."""
+    out = {}
+    for task in ("similar_image", "inpaint", "outpaint"):
+        out[task] = build_request(task, "a cat", RED).first
+    edit = build_request("edit", "make it blue", RED)
+    out["edit"] = edit.first + [Message("assistant", "<gen_image> a red card </gen_image>"), edit.second]
+    out["expressive"] = mgie_request("make it blue", RED)
+    out["plan_edit"] = [Message("user", planning_prompt("make it blue", 3), [RED])]
+    out["captions"] = [Message("user", DESCRIBE, [RED]), Message("assistant", "A red card."),
+                       Message("user", IMAGINE), Message("assistant", "A table."), Message("user", SUMMARISE)]
+    return out
+
+
+def test_every_conversation_the_pack_sends_renders_with_its_image(family):
+    _, backend = family
+    for name, messages in pack_conversations().items():
+        inputs = backend.prepare(messages)
+        text = backend.tokenizer.decode(inputs["input_ids"][0])
+        assert int((inputs["input_ids"] == image_token_id(backend.model.config)).sum()) >= 4, name
+        last = messages[-1].text
+        assert last[:40] in text, name
+        assert text.rindex(last[:40]) > text.rindex(messages[0].text[:20]) or len(messages) == 1, name
 
 
 def test_expressive_instruction_puts_the_image_after_the_text(family):
