@@ -98,11 +98,12 @@ def test_every_conversation_the_pack_sends_renders_with_its_image(family):
     _, backend = family
     for name, messages in pack_conversations().items():
         inputs = backend.prepare(messages)
-        text = backend.tokenizer.decode(inputs["input_ids"][0])
+        # spaces dropped: older tokenizers' decode cleans up " '" to "'"
+        text = "".join(backend.tokenizer.decode(inputs["input_ids"][0]).split())
         assert int((inputs["input_ids"] == image_token_id(backend.model.config)).sum()) >= 4, name
-        last = messages[-1].text
+        last, first = ("".join(m.text.split()) for m in (messages[-1], messages[0]))
         assert last[:40] in text, name
-        assert text.rindex(last[:40]) > text.rindex(messages[0].text[:20]) or len(messages) == 1, name
+        assert text.rindex(last[:40]) > text.rindex(first[:20]) or len(messages) == 1, name
 
 
 def test_expressive_instruction_puts_the_image_after_the_text(family):
