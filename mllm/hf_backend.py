@@ -1,5 +1,6 @@
-"""MLLMBackend over a native transformers model folder (Qwen2.5-VL, Qwen3-VL, LLaVA-1.5/NeXT '-hf',
-any text-only causal LM): the model's own chat template and processor do the formatting."""
+"""MLLMBackend over a native transformers model folder: any image-text-to-text model transformers knows
+(Qwen2/2.5/3-VL, Qwen3.5, Gemma 3, InternVL, SmolVLM, Mistral 3, LLaVA...) or a text-only causal LM. The
+model's own chat template and processor do the formatting (family quirks: vision_chat.py)."""
 
 import json
 import logging
@@ -9,15 +10,18 @@ import torch
 
 from .backend import GenerationSettings, Message
 from .decoding import generate_text
+from .vision_chat import (
+    TEXT_ONLY,
+    check_supported,
+    content_messages,
+    family_of,
+    processor_inputs,
+    render_prompt,
+    text_only_error,
+)
 from .weights import dtype_kwarg
 
 log = logging.getLogger(__name__)
-
-# config.json model_type -> our family name; anything else with a causal-LM head is 'causal_lm'
-VISION_FAMILIES = {
-    "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen2_vl": "qwen2_vl",
-    "llava": "llava_hf", "llava_next": "llava_hf", "llava_onevision": "llava_hf",
-}
 
 
 def read_config(folder: str) -> dict:
@@ -25,26 +29,36 @@ def read_config(folder: str) -> dict:
         return json.load(f)
 
 
-def family_of(config: dict) -> str:
-    return VISION_FAMILIES.get(config.get("model_type", ""), "causal_lm")
-
-
 def chat_messages(messages: list[Message]) -> tuple[list[dict], list]:
     """Our messages -> the content-list format chat templates of vision models take, plus the images."""
-    out, images = [], []
-    for message in messages:
-        images_part = [{"type": "image"} for _ in message.images]
-        text_part = [{"type": "text", "text": message.text}]
-        content = text_part + images_part if message.image_after_text else images_part + text_part
-        images.extend(message.images)
-        out.append({"role": message.role, "content": content})
-    return out, images
+    return content_messages(messages)
 
 
-def text_messages(messages: list[Message]) -> list[dict]:
+def text_messages(messages: list[Message], name: str = "this model", model_type: str = "") -> list[dict]:
     if any(m.images for m in messages):
-        raise ValueError("this model reads text only; disconnect the image or load a vision model")
+        raise text_only_error(name, model_type)
     return [{"role": m.role, "content": m.text} for m in messages]
+
+
+def load_vision_model(folder: str, **kwargs):
+    """The image-text-to-text class transformers maps this model type to (vision-to-sequence on older
+    versions, then a causal LM whose processor takes images)."""
+    import transformers
+
+    errors = []
+    for auto_name in ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM"):
+        auto = getattr(transformers, auto_name, None)
+        if auto is None:
+            continue
+        try:
+            return auto.from_pretrained(folder, **kwargs)
+        except ValueError as error:  # "Unrecognized configuration class ... for this kind of AutoModel"
+            if "Unrecognized configuration class" not in str(error):
+                raise
+            errors.append(error)
+    raise ValueError(f"{os.path.basename(os.path.normpath(folder))}: transformers {transformers.__version__} has "
+                     "no image-text-to-text class for this model type; update transformers or use a server "
+                     f"backend (MLLM Server). ({errors[-1] if errors else 'no auto class'})")
 
 
 class TransformersBackend:
@@ -55,21 +69,22 @@ class TransformersBackend:
         self.folder = folder
         self.name = os.path.basename(os.path.normpath(folder))
         self.revision = revision
-        self.family = family_of(read_config(folder))
+        config = read_config(folder)
+        check_supported(config, folder, trust_remote_code)
+        self.model_type = config.get("model_type", "")
+        self.family = family_of(config, folder)
         kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code, **dtype_kwarg(dtype))
         kwargs.update(quantization_kwargs(quantization, device))
-        if self.family == "causal_lm":
+        if self.family == TEXT_ONLY:
             self.processor = None
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True,
                                                            trust_remote_code=trust_remote_code)
             self.model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
         else:
-            from transformers import AutoModelForImageTextToText
-
             self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True,
                                                            trust_remote_code=trust_remote_code)
-            self.tokenizer = self.processor.tokenizer
-            self.model = AutoModelForImageTextToText.from_pretrained(folder, **kwargs).eval()
+            self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+            self.model = load_vision_model(folder, **kwargs).eval()
 
     @property
     def module(self) -> torch.nn.Module:
@@ -79,13 +94,13 @@ class TransformersBackend:
         """The exact model inputs (input_ids, attention_mask, pixel values...) on the model's device."""
         device = next(self.model.parameters()).device
         if self.processor is None:
-            prompt = self.tokenizer.apply_chat_template(text_messages(messages), tokenize=False,
+            chat = text_messages(messages, self.name, self.model_type)
+            prompt = self.tokenizer.apply_chat_template(chat, tokenize=False,
                                                         add_generation_prompt=True)
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         else:
-            chat, images = chat_messages(messages)
-            prompt = self.processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-            inputs = self.processor(text=[prompt], images=images or None, return_tensors="pt")
+            prompt, images = render_prompt(self.processor, messages)
+            inputs = processor_inputs(self.processor, prompt, images, self.model_type)
         dtype = next(self.model.parameters()).dtype
         return {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
                 for k, v in inputs.items()}

@@ -30,9 +30,10 @@ def _model_choices() -> list[str]:
 
 
 class LoadMLLM:
-    DESCRIPTION = ("Load a multimodal LLM from a folder in models/LLM: Qwen2.5-VL, Qwen3-VL, LLaVA '-hf' and "
-                   "text-only chat models through transformers, and LLMGA / legacy LLaVA checkpoints in their "
-                   "original layout. ComfyUI manages its memory: it is moved to the GPU only while it "
+    DESCRIPTION = ("Load a multimodal LLM from a folder in models/LLM: any image-text-to-text model the "
+                   "installed transformers knows (Qwen2.5-VL, Qwen3-VL, Qwen3.5, Gemma 3, InternVL, Mistral 3, "
+                   "LLaVA...) and text-only chat models through transformers, and LLMGA / legacy LLaVA "
+                   "checkpoints in their original layout. ComfyUI manages its memory: it is moved to the GPU only while it "
                    "generates and can be evicted when the diffusion model needs room.")
     CATEGORY = "GenAssist/MLLM"
     FUNCTION = "load"

@@ -20,7 +20,7 @@ log = logging.getLogger("GenAssist")
 
 CATEGORY = "GenAssist/segmentation"
 INSTANCE_MODES = ("union", "one mask per instance")
-BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels")
+BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels", "loc1024", "internvl")
 
 
 def _sam_choices() -> list[str]:
@@ -147,8 +147,9 @@ class GroundedSegmenterNode:
             "mllm": (types.MLLM, {"tooltip": "Any MLLM (Load MLLM or MLLM Server). It must see images."}),
             "sam": (types.SAM, {"tooltip": "From Load SAM."}),
             "box_format": (list(BOX_FORMATS), {"default": "auto", "tooltip": "Coordinates the model is asked "
-                           "for. auto: Qwen2.5-VL -> pixels of its resized input, Qwen3-VL/Qwen2-VL -> 0-1000, "
-                           "others -> 0-1000. For a Qwen2.5-VL behind a server, pick qwen2.5-vl."}),
+                           "for. auto: Qwen2.5-VL -> pixels of its resized input, Qwen3-VL/Qwen3.5/Qwen2-VL -> 0-1000, "
+                           "Gemma/PaliGemma -> loc1024 (<locYYYY> tokens read too), InternVL -> internvl (<box> "
+                           "tags read too), others -> 0-1000. For a Qwen2.5-VL behind a server, pick qwen2.5-vl."}),
             "max_new_tokens": ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest answer "
                                "(thinking models need more)."}),
             "seed": types.seed_input("Seed for the "

@@ -7,6 +7,8 @@ one repair turn, and each model family's coordinate convention converted to orig
     0-1000      Qwen3-VL / Qwen2-VL native; asked of every other model too (it is resolution-free)
     0-1         fractions of width/height
     pixels      pixels of the image as sent (a server that does not resize)
+    loc1024     Gemma / PaliGemma: JSON in 0-1000 asked, and their <locYYYY> tokens read (box_tokens.py)
+    internvl    InternVL: JSON in 0-1000 asked, and its <ref>/<box>[[x0,y0,x1,y1]]</box> answers read
 
 A malformed answer after the repair turn is not an exception: the result says nothing was found and why,
 so a queue of many images never stops on one bad answer.
@@ -21,9 +23,20 @@ from PIL import Image
 
 from ..mllm.backend import GenerationSettings, Message
 from ..mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
+from .box_tokens import (
+    INTERNVL_RANGE,
+    LOC_RANGE,
+    has_box_tags,
+    has_loc_tokens,
+    internvl_boxes,
+    loc_token_boxes,
+)
 
-CONVENTIONS = ("qwen2.5-vl", "0-1000", "0-1", "pixels")
-FAMILY_CONVENTIONS = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "0-1000", "qwen2_vl": "0-1000"}
+CONVENTIONS = ("qwen2.5-vl", "0-1000", "0-1", "pixels", "loc1024", "internvl")
+FAMILY_CONVENTIONS = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "0-1000", "qwen2_vl": "0-1000",
+                      "qwen3_vl_moe": "0-1000", "qwen3_5": "0-1000", "qwen3_5_moe": "0-1000",
+                      "gemma3": "loc1024", "gemma3n": "loc1024", "paligemma": "loc1024", "internvl": "internvl"}
+_NATIVE_ONLY = ("loc1024", "internvl")  # JSON answers in these are 0-1000; their own syntax is read too
 DEFAULT_CONVENTION = "0-1000"
 MAX_OBJECTS = 20
 _SLACK = 0.02  # coordinates this far (relative) outside the range are clamped, further out is an error
@@ -81,7 +94,7 @@ class CoordinateFrame:
         return self.height / self.range_y
 
     def describe(self) -> str:
-        if self.convention in ("0-1000",):
+        if self.convention in ("0-1000",) + _NATIVE_ONLY:
             return ("integers from 0 to 1000, relative to the image: 0 is the left/top edge, 1000 the "
                     "right/bottom edge")
         if self.convention == "0-1":
@@ -91,7 +104,7 @@ class CoordinateFrame:
 
 
 def frame_for(convention: str, width: int, height: int, qwen_resize: dict | None = None) -> CoordinateFrame:
-    if convention == "0-1000":
+    if convention == "0-1000" or convention in _NATIVE_ONLY:
         return CoordinateFrame(convention, 1000.0, 1000.0, width, height)
     if convention == "0-1":
         return CoordinateFrame(convention, 1.0, 1.0, width, height)
@@ -207,7 +220,32 @@ def _object_list(value) -> tuple[list, str]:
 
 def parse_grounding(text: str, frame: CoordinateFrame) -> tuple[list[GroundedObject], str]:
     """(objects in original pixels, explanation) from one answer; GroundingAnswerError if unusable."""
-    items, explanation = _object_list(extract_json(text))
+    native = _native_objects(text, frame)
+    if native:
+        return native, ""
+    try:
+        return _json_objects(*_object_list(extract_json(text)), frame)
+    except GroundingAnswerError:
+        if frame.convention == "internvl" and (bare := _native_objects(text, frame, bare=True)):
+            return bare, ""  # InternVL's [[x0, y0, x1, y1]] with its tags dropped by the decoder
+        raise
+
+
+def _native_objects(text: str, frame: CoordinateFrame, bare: bool = False) -> list[GroundedObject]:
+    """Boxes in the family's own syntax (see box_tokens.py), converted from its frame to original pixels."""
+    if frame.convention == "loc1024" and has_loc_tokens(text):
+        found, native = loc_token_boxes(text), LOC_RANGE
+    elif frame.convention == "internvl" and (bare or has_box_tags(text)):
+        found, native = internvl_boxes(text), INTERNVL_RANGE
+    else:
+        return []
+    if len(found) > MAX_OBJECTS:
+        raise GroundingAnswerError(f"{len(found)} objects is too many (at most {MAX_OBJECTS})")
+    own = CoordinateFrame(frame.convention, native, native, frame.width, frame.height)
+    return [GroundedObject(label, _to_original_box(numbers, own)) for label, numbers in found]
+
+
+def _json_objects(items: list, explanation: str, frame: CoordinateFrame) -> tuple[list[GroundedObject], str]:
     if len(items) > MAX_OBJECTS:
         raise GroundingAnswerError(f"{len(items)} objects is too many (at most {MAX_OBJECTS})")
     objects = []
