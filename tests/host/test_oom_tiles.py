@@ -135,11 +135,12 @@ def inpaint_ckpt(comfy_host, tiny):
     return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
 
 
-def _one_tile_plan(comfy_host):
-    """A 96x96 source grown 32 px to the left: one tile, seen in a 96 px window."""
-    data = {"global_caption": "a harbour", "width": 128, "height": 96, "tile_size": 96,
-            "source": {"x": 32, "y": 0, "width": 96, "height": 96},
-            "tiles": [{"x": 0, "y": 0, "width": 32, "height": 96, "direction": "left", "caption": "a quay"}]}
+def _one_tile_plan(comfy_host, side=96):
+    """A side x side source grown side/3 px to the left: one tile, seen in a side px window."""
+    grow = side // 3
+    data = {"global_caption": "a harbour", "width": side + grow, "height": side, "tile_size": side,
+            "source": {"x": grow, "y": 0, "width": side, "height": side},
+            "tiles": [{"x": 0, "y": 0, "width": grow, "height": side, "direction": "left", "caption": "a quay"}]}
     plan, _ = node(comfy_host, "GenAssist_CanvasPlanFromJSON").load(json.dumps(data))
     return plan
 
@@ -160,7 +161,7 @@ def sampler_card(monkeypatch):
 
 def expand(comfy_host, ckpt, plan, seed=0):
     model, clip, vae = ckpt
-    source = torch.rand(1, 96, 96, 3, generator=torch.Generator().manual_seed(seed))
+    source = torch.rand(1, plan.height, plan.height, 3, generator=torch.Generator().manual_seed(seed))
     out = node(comfy_host, "GenAssist_ExpandCanvas").expand(source, plan, model, clip, vae, seed, 2, 4.0, "euler",
                                                             "normal", 1.0, 4, False)
     return source, out
@@ -188,6 +189,6 @@ def test_canvas_out_of_memory_twice_names_what_to_change_and_the_next_prompt_run
         expand(comfy_host, inpaint_ckpt, plan)
     assert_actionable(caught.value, "Expand Canvas tile 1 at 96x96 px and again at 64x64 px", "tile_size",
                       "quantized or server MLLM")
-    install(limit_pixels=float("inf"))
-    source, (out, _, _) = expand(comfy_host, inpaint_ckpt, plan)
-    assert calls[-1] == 96 * 96 and torch.equal(out[0, :, 32:], source[0])
+    install(limit_pixels=float("inf"))  # the next prompt (a smaller one: sampling on the CPU is slow)
+    source, (out, _, _) = expand(comfy_host, inpaint_ckpt, _one_tile_plan(comfy_host, side=64))
+    assert calls[-1] == 64 * 64 and out.shape == (1, 64, 85, 3) and torch.equal(out[0, :, 21:], source[0])
