@@ -40,6 +40,7 @@ from harness.inprocess import start_comfy  # noqa: E402
 
 log = logging.getLogger("bench.memory_pressure")
 PIPELINES = ("refine_sample", "lisa_inpaint", "canvas")
+STAGE = {"now": ""}  # the step a pipeline is in, named in a failed case's row
 class MoveLog(logging.Handler):
     """Collects the pack's 'moved to' / 'offloaded to' / retry lines of one case."""
 
@@ -109,8 +110,10 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
     sampling = region.SamplingSettings(1, args.steps, 5.0, "euler", "normal", 1.0)
 
     def refine_sample():
+        STAGE["now"] = "MLLM (Refine Prompt's generate)"
         settings = GenerationSettings(max_new_tokens=args.tokens, temperature=0.0)
         text = mllm.generate([Message("user", "Write an image prompt for this picture.", [pil])], settings)
+        STAGE["now"] = "core CheckpointLoader/KSampler/VAEDecode"
         model, clip, _vae = checkpoint("sd15.safetensors")
         (latent,) = node["EmptyLatentImage"].generate(size, size, 1)
         positive = region.encode_text(clip, text)
@@ -120,15 +123,19 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
         node["VAEDecode"].decode(_vae, samples)
 
     def lisa_inpaint():
+        STAGE["now"] = "LISA"
         segmentation = lisa.segment(pil, "What in this picture would people sit on?")
         mask = segmentation.masks.amax(0) if segmentation.masks.shape[0] else torch.zeros(size, size)
         mask[size // 4: size // 2, size // 4: size // 2] = 1  # random weights: make sure there is a region
+        STAGE["now"] = "the pack's inpaint routine (edit steps)"
         model, clip, vae = checkpoint("sd15_inpaint.safetensors")
         region.inpaint_region(model, clip, vae, image, mask, "a wooden chair", "", sampling, resolution=size)
 
     def canvas():
+        STAGE["now"] = "Plan Canvas"
         plan, _ = node["GenAssist_PlanCanvas"].plan(mllm, image, "a harbour at dusk", size // 2, 0, 0, 0, size,
                                                     size // 8, 0, max_new_tokens=args.tokens)
+        STAGE["now"] = "Expand Canvas"
         model, clip, vae = checkpoint("sd15_inpaint.safetensors")
         node["GenAssist_ExpandCanvas"].expand(image, plan, model, clip, vae, 0, args.steps, 5.0, "euler",
                                               "normal", 1.0, 16, False)
@@ -163,17 +170,20 @@ def run_case(run, card: Card, gigabytes: float, mm, errors, stand_in=None) -> di
     logging.getLogger("GenAssist").addHandler(moves)
     start = time.perf_counter()
     result = {}
+    STAGE["now"] = ""
     try:
         run()
         result["outcome"] = "runs"
     except errors.GenAssistOutOfMemory as error:
         result.update(outcome="actionable error", message=str(error))
     except mm.OOM_EXCEPTION as error:  # a bug to report: an OOM that escaped the pack's handling
-        result.update(outcome="RAW OOM", message=str(error).splitlines()[0])
+        result.update(outcome="raw OOM", message=str(error).splitlines()[0])
     except Exception as error:  # noqa: BLE001  (any other failure is a result of this bench too)
         result.update(outcome=f"failed: {type(error).__name__}", message=str(error)[:300])
     finally:
         logging.getLogger("GenAssist").removeHandler(moves)
+    if result["outcome"] != "runs":
+        result["stage"] = STAGE["now"]
     result["seconds"] = round(time.perf_counter() - start, 2)
     if card.device.type == "cuda":
         result["peak_gib"] = round(torch.cuda.max_memory_allocated(card.device) / 2**30, 2)
@@ -193,8 +203,11 @@ def markdown(report: dict) -> str:
         for size in sizes:
             r = by_size[str(size)]
             peak = f", peak {r['peak_gib']} GiB" if "peak_gib" in r else ""
-            cells.append(f"runs ({r['seconds']} s{peak})" if r["outcome"] == "runs" else r["outcome"])
+            cells.append(f"runs ({r['seconds']} s{peak})" if r["outcome"] == "runs"
+                         else f"{r['outcome']} in {r['stage']}{peak}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "actionable error: the pack's GenAssistOutOfMemory (message in the JSON); raw OOM: torch's "
+              "error reached the caller (from a core node, ComfyUI reports it itself; from a pack step, a bug)."]
     return "\n".join(lines) + "\n"
 
 
