@@ -49,6 +49,31 @@ def assert_actionable(error: BaseException, *names: str):
     assert error.__context__ is None and error.__cause__ is None
 
 
+def test_only_out_of_memory_is_retried_and_interrupts_pass_through(comfy_host):
+    import comfy.model_management as mm
+
+    oom = pack_module(comfy_host, "nodes._oom")
+    for error in (ValueError("tile_size must be 0 or >= 64"), mm.InterruptProcessingException()):
+        calls = []
+
+        def run(size, error=error, calls=calls):
+            calls.append(size)
+            raise error
+
+        with pytest.raises(type(error)):
+            oom.retry_on_oom(run, 512, lambda size: size // 2, "a step", "advice")
+        assert calls == [512]
+
+
+def test_halved_tile_sizes(comfy_host):
+    halve = pack_module(comfy_host, "restoration.tiling").halve_tile
+    assert halve(0, 256, 320, 64) == 160  # whole image: half its longer side
+    assert halve(512, 2048, 2048, 64) == 256
+    assert halve(300, 2048, 2048, 64) == 128  # a multiple of 32
+    assert halve(192, 2048, 2048, 64) is None  # 96 is below the 128 px floor
+    assert halve(256, 2048, 2048, 128) is None  # not above the overlap
+
+
 # ---- Restore with DiffRIR ----
 
 @pytest.fixture(scope="module")
