@@ -18,10 +18,12 @@ import comfy.utils
 import latent_preview
 import node_helpers
 import torch
+import torch.nn.functional as F
 
 from ..conditioning.long_prompt import encode_sentences, probe_layouts
 from ..editing.region import RegionPlan, crop_for_work, plan_region, stitch
 from . import _types as types
+from ._oom import GENERAL_ADVICE, retry_on_oom
 
 LONG_PROMPT_WINDOWS = 4  # LLMGA's 4 x 75 tokens covers what an MLLM writes for one region
 
@@ -144,5 +146,52 @@ def inpaint_region(model, clip, vae, image: torch.Tensor, mask: torch.Tensor, po
     if plan is None:
         return image, None
     window, window_mask = crop_for_work(image, plan)
-    result = inpaint_window(model, clip, vae, window, window_mask, positive, negative, sampling, callback)
+    result = inpaint_window_fitting(model, clip, vae, window, window_mask, positive, negative, sampling, callback)
     return stitch(image, plan, result, in_place=in_place), plan
+
+
+# After an out-of-memory error a window is sampled once more at half its pixels, then scaled back up.
+RETRY_PIXEL_SHARE = 0.5
+SMALLEST_RETRY_SIDE = 64
+INPAINT_ADVICE = ("a smaller working size (Plan Canvas: tile_size; Apply Edit Plan: resolution), a smaller "
+                  "diffusion model (SD1.5 instead of SDXL/Flux), a quantized or server MLLM so it does not "
+                  "share the card; " + GENERAL_ADVICE)
+
+
+def _window_at(image: torch.Tensor, mask: torch.Tensor, height: int, width: int):
+    pixels = F.interpolate(image[..., :3].movedim(-1, 1), size=(height, width), mode="bicubic",
+                           align_corners=False, antialias=True).clamp(0, 1).movedim(1, -1)
+    mask = mask[None] if mask.dim() == 2 else mask
+    mask = F.interpolate(mask[:, None].float(), size=(height, width), mode="bilinear", align_corners=False,
+                         antialias=True)[:, 0].clamp(0, 1)
+    return pixels, mask
+
+
+def inpaint_window_fitting(model, clip, vae, image: torch.Tensor, mask: torch.Tensor, positive, negative,
+                           sampling: SamplingSettings, callback=None, what: str = "inpainting a window"):
+    """inpaint_window, and when the GPU runs out of memory: free it, sample once more at half the pixels
+    (sides multiples of 8) and scale the result back to the window; a second OOM is an actionable error."""
+    height, width = image.shape[1], image.shape[2]
+
+    def run(scale: float) -> torch.Tensor:
+        if scale == 1.0:
+            return inpaint_window(model, clip, vae, image, mask, positive, negative, sampling, callback)
+        small_h, small_w = _retry_side(height, scale), _retry_side(width, scale)
+        pixels, small_mask = _window_at(image, mask, small_h, small_w)
+        out = inpaint_window(model, clip, vae, pixels, small_mask, positive, negative, sampling, callback)
+        return F.interpolate(out.movedim(-1, 1), size=(height, width), mode="bicubic",
+                             align_corners=False).clamp(0, 1).movedim(1, -1)
+
+    def shrink(scale: float) -> float | None:
+        smaller = scale * RETRY_PIXEL_SHARE**0.5
+        fits = min(_retry_side(height, smaller), _retry_side(width, smaller)) >= SMALLEST_RETRY_SIDE
+        return smaller if fits else None
+
+    def describe(scale: float) -> str:
+        return f"{_retry_side(width, scale)}x{_retry_side(height, scale)} px"
+
+    return retry_on_oom(run, 1.0, shrink, what, INPAINT_ADVICE, describe)
+
+
+def _retry_side(side: int, scale: float) -> int:
+    return side if scale == 1.0 else max(8, int(side * scale) // 8 * 8)

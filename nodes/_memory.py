@@ -1,17 +1,68 @@
 """Hand our torch models to ComfyUI's memory manager so the diffusion model can evict them."""
 
+import logging
+
 import comfy.model_management as mm
 import comfy.model_patcher
 
+log = logging.getLogger("GenAssist")
 
-def wrap_model(module, role: str = "text_encoder") -> "comfy.model_patcher.ModelPatcher":
+
+class LoggedModelPatcher(comfy.model_patcher.ModelPatcher):
+    """A ModelPatcher that says when ComfyUI moves its weights: onto the compute device before a run, back to
+    system RAM when another model needs the room. The module stays in RAM between runs, so coming back is a
+    copy, never a reload from disk."""
+
+    label = ""
+
+    def clone(self):
+        twin = super().clone()
+        twin.label = self.label
+        return twin
+
+    def _name(self) -> str:
+        inner = getattr(self.model, "inner", self.model)
+        return self.label or type(inner).__name__
+
+    def load(self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, full_load=False):
+        before = self.loaded_size()
+        result = super().load(device_to, lowvram_model_memory, force_patch_weights, full_load)
+        if self.loaded_size() > before:
+            log.info("GenAssist: %s moved to %s (%s)", self._name(), device_to or self.load_device,
+                     _size(self.loaded_size()))
+        return result
+
+    def partially_unload(self, device_to, memory_to_free=0, force_patch_weights=False):
+        freed = super().partially_unload(device_to, memory_to_free, force_patch_weights)
+        if freed:
+            log.info("GenAssist: %s partly offloaded to %s (%s moved, %s stay)", self._name(), device_to,
+                     _size(freed), _size(self.loaded_size()))
+        return freed
+
+    def detach(self, unpatch_all=True):
+        loaded = self.loaded_size()
+        result = super().detach(unpatch_all)
+        if loaded and unpatch_all:
+            log.info("GenAssist: %s offloaded to %s (%s; kept in RAM, no reload from disk)", self._name(),
+                     self.offload_device, _size(loaded))
+        return result
+
+
+def _size(num_bytes: float) -> str:
+    return f"{num_bytes / 2**30:.2f} GiB" if num_bytes >= 2**30 else f"{num_bytes / 2**20:.1f} MiB"
+
+
+def wrap_model(module, role: str = "text_encoder", label: str = "") -> LoggedModelPatcher:
     """A ModelPatcher around a plain nn.Module. role picks ComfyUI's device policy:
-    'text_encoder' for LLMs/vision towers (like core CLIP), 'model' for image networks (like upscalers)."""
+    'text_encoder' for LLMs/vision towers (like core CLIP), 'model' for image networks (like upscalers).
+    label names the model in the log lines about its moves."""
     if role == "text_encoder":
         load, offload = mm.text_encoder_device(), mm.text_encoder_offload_device()
     else:
         load, offload = mm.get_torch_device(), mm.unet_offload_device()
-    return comfy.model_patcher.ModelPatcher(module, load_device=load, offload_device=offload)
+    patcher = LoggedModelPatcher(module, load_device=load, offload_device=offload)
+    patcher.label = label
+    return patcher
 
 
 def load_for_inference(patcher, activation_bytes: int = 0):

@@ -14,6 +14,7 @@ import torch
 from ..mllm.answer_cache import AnswerCache, answer_key
 from ..mllm.backend import GenerationSettings, Message, MLLMBackend
 from ._memory import load_for_inference
+from ._oom import MLLM_ADVICE, fail_on_oom
 from ._progress import check_interrupt, text_streamer
 
 log = logging.getLogger("GenAssist")
@@ -66,11 +67,15 @@ class MLLMHandle:
             text_streamer(node_id)(cached)
             return cached
         check_interrupt()
-        if self.patcher is not None:
-            load_for_inference(self.patcher, self.activation_bytes)
-        answer = self.backend.generate(messages, settings, on_text=text_streamer(node_id),
-                                       should_stop=mm.processing_interrupted)
+        answer = fail_on_oom(lambda: self._run(messages, settings, node_id), f"the MLLM {self.name}",
+                             MLLM_ADVICE)
         check_interrupt()  # a stop request ended decoding early: raise the host's exception, keep nothing
         if key:
             self.cache.put(key, answer)
         return answer
+
+    def _run(self, messages: list[Message], settings: GenerationSettings, node_id) -> str:
+        if self.patcher is not None:  # None: a server, or quantized weights resident on the GPU
+            load_for_inference(self.patcher, self.activation_bytes)
+        return self.backend.generate(messages, settings, on_text=text_streamer(node_id),
+                                     should_stop=mm.processing_interrupted)

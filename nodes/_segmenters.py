@@ -17,6 +17,7 @@ from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
 from ..segmentation.sam_cache import EmbeddingCache
 from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
+from ._oom import LISA_ADVICE, fail_on_oom
 from ._progress import check_interrupt, text_streamer
 
 log = logging.getLogger("GenAssist")
@@ -138,16 +139,19 @@ class LisaSegmenter:
 
     def segment(self, image, query: str, node_id=None) -> Segmentation:
         check_interrupt()
-        if self.patcher is not None:  # None: quantized, resident on the GPU
-            load_for_inference(self.patcher, self.activation_bytes)
-        result = self.model.segment(image, query, self.settings, on_text=text_streamer(node_id),
-                                    should_stop=mm.processing_interrupted)
+        result = fail_on_oom(lambda: self._run(image, query, node_id), "LISA", LISA_ADVICE)
         check_interrupt()
         masks = (result.logits > 0).float()
         if masks.shape[0] == 0:
             return Segmentation(masks, f"Nothing found for {query!r}: the model wrote no [SEG] token. "
                                        f"Answer: {result.answer!r}")
         return Segmentation(masks, result.answer)
+
+    def _run(self, image, query: str, node_id):
+        if self.patcher is not None:  # None: quantized, resident on the GPU
+            load_for_inference(self.patcher, self.activation_bytes)
+        return self.model.segment(image, query, self.settings, on_text=text_streamer(node_id),
+                                  should_stop=mm.processing_interrupted)
 
 
 def _scores(scores) -> str:

@@ -21,7 +21,13 @@ from ..canvas.layout import layout_tiles
 from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
 from ..canvas.window import FILLS
 from . import _types as types
-from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
+from ._inpaint_region import (
+    SamplingSettings,
+    encode_text,
+    inpaint_window_fitting,
+    preview_callback,
+    sampling_inputs,
+)
 from ._mllm_prompting import generation_settings
 from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_rgb, to_pil
@@ -233,8 +239,8 @@ class _TileRun:
         steps = self.sampling.steps
         positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption))
         callback = preview_callback(self.model, steps, self.bar, self.step_offset + index * steps, self.bar.total)
-        return inpaint_window(self.model, self.clip, self.vae, window, mask, positive, self.negative,
-                              self.sampling.for_step(index), callback)
+        return inpaint_window_fitting(self.model, self.clip, self.vae, window, mask, positive, self.negative,
+                                      self.sampling.for_step(index), callback, f"Expand Canvas tile {index + 1}")
 
 
 def _with_captions(plan: CanvasPlan, captions: list[str]) -> CanvasPlan:

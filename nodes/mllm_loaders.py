@@ -71,7 +71,7 @@ class LoadMLLM:
         backend = load_backend(folder, dtype=torch_dtype, quantization=quantization, device=device,
                                vision_dir=vision_dir, trust_remote_code=trust_remote_code)
         # bitsandbytes weights cannot be moved between devices: those stay on the GPU, unmanaged
-        patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder") if quantization == "none"
+        patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder", label=model) if quantization == "none"
                    else None)
         log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
         return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)

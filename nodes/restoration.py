@@ -10,9 +10,10 @@ from ..restoration.diffrir import DiffRIRS2
 from ..restoration.diffrir_checkpoint import load_diffrir
 from ..restoration.harmonize import HarmonizeSettings, harmonize_seams
 from ..restoration.restore import activation_bytes_per_pixel, count_tiles, resize_to, restore_image
-from ..restoration.tiling import tile_for_budget
+from ..restoration.tiling import halve_tile, tile_for_budget
 from . import _types as types
 from ._memory import load_for_inference, preferred_dtype, wrap_model
+from ._oom import GENERAL_ADVICE, retry_on_oom
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, mask_for
 
@@ -24,6 +25,8 @@ FREE_MEMORY_SHARE = 0.8
 WEIGHTS_HELP = ("Put DiffRIR S2 weights (basicsr .pth with params_ema, or .safetensors) in ComfyUI/models/diffrir/ "
                 "(from the Google Drive folder linked in the Zj-BinXia/DiffRIR README: "
                 "https://drive.google.com/drive/folders/18FWpDCE9z3vS9hEvezxROzTz5hwozRiz), then refresh.")
+RESTORE_ADVICE = ("Restore with DiffRIR: a smaller tile_size (128 or 256); Load DiffRIR: dtype fp16 or bf16; "
+                  + GENERAL_ADVICE)
 
 
 @dataclass
@@ -80,7 +83,7 @@ class GenAssist_LoadDiffRIR:
         if not path:
             raise FileNotFoundError(f"DiffRIR weights {model_name!r} not found in models/diffrir. {WEIGHTS_HELP}")
         model = load_diffrir(path).to(preferred_dtype(mm.get_torch_device(), dtype))
-        return (Restorer(wrap_model(model, role="model"), model_name),)
+        return (Restorer(wrap_model(model, role="model", label=f"DiffRIR {model_name}"), model_name),)
 
 
 class GenAssist_Restore:
@@ -135,20 +138,39 @@ class GenAssist_Restore:
                      tuple(image.shape[-2:]), lq_size, scale)
             image = resize_to(image, *lq_size)
         tile_size = _tile_size(restorer, tile_size, tile_overlap, height, width)
-        total = sum(count_tiles(m[None], tile_size, tile_overlap) for m in masks)
-        bar = progress_bar(max(total, 1), unique_id)
 
-        def tile_done():
-            bar.update(1)
-            check_interrupt()
+        def run(tile: int) -> torch.Tensor:
+            return _restore_batch(restorer, image, reference, masks, seed, tile, tile_overlap, unique_id)
 
-        outputs = []
-        for index in range(image.shape[0]):
-            check_interrupt()
-            outputs.append(restore_image(restorer.patcher.model, image[index:index + 1],
-                                         reference[index:index + 1], masks[index:index + 1], seed,
-                                         tile_size, tile_overlap, on_tile=tile_done))
-        return (torch.cat(outputs).permute(0, 2, 3, 1).contiguous(),)
+        # out of memory: free it and retry once with tiles half as large, as core's upscaler does
+        out = retry_on_oom(run, tile_size, lambda tile: halve_tile(tile, height, width, tile_overlap),
+                           "Restore with DiffRIR", RESTORE_ADVICE, describe=_describe_tile)
+        return (out.permute(0, 2, 3, 1).contiguous(),)
+
+
+def _describe_tile(tile: int) -> str:
+    return f"tiles of {tile} px" if tile else "the whole image in one pass"
+
+
+def _restore_batch(restorer: Restorer, image, reference, masks, seed: int, tile: int, overlap: int,
+                   unique_id) -> torch.Tensor:
+    """Every item at one tile size -> [B,3,H,W]; loads the restorer first (a retry follows an unload)."""
+    per_pixel = activation_bytes_per_pixel(restorer.model)
+    pixels = tile**2 if tile else reference.shape[-2] * reference.shape[-1]
+    load_for_inference(restorer.patcher, activation_bytes=int(pixels * per_pixel))
+    total = sum(count_tiles(m[None], tile, overlap) for m in masks)
+    bar = progress_bar(max(total, 1), unique_id)
+
+    def tile_done():
+        bar.update(1)
+        check_interrupt()
+
+    outputs = []
+    for index in range(image.shape[0]):
+        check_interrupt()
+        outputs.append(restore_image(restorer.patcher.model, image[index:index + 1], reference[index:index + 1],
+                                     masks[index:index + 1], seed, tile, overlap, on_tile=tile_done))
+    return torch.cat(outputs)
 
 
 def _tile_size(restorer: Restorer, tile_size: int, overlap: int, height: int, width: int) -> int:

@@ -64,3 +64,13 @@ def tile_for_budget(height: int, width: int, budget_bytes: float, bytes_per_pixe
         return 0
     side = int((max(budget_bytes, 0.0) / bytes_per_pixel) ** 0.5) // align * align
     return max(side, smallest, (overlap // align + 1) * align)
+
+
+def halve_tile(tile: int, height: int, width: int, overlap: int, align: int = 32, smallest: int = 128) -> int | None:
+    """The tile side to retry with after running out of memory at ``tile`` (0: the whole image in one pass):
+    half of it (of the longer image side for 0), a multiple of ``align``; None when that would be below
+    ``smallest`` or not above ``overlap``, i.e. when tiling smaller cannot help."""
+    side = (tile or max(height, width)) // 2 // align * align
+    if side < smallest or side <= overlap:
+        return None
+    return side
