@@ -155,3 +155,106 @@ def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_hand
             apply(comfy_host, plan, segmenter, inpaint_parts, picture())
         assert len(server.requests) == 1  # step 2 was never localized
     assert not mm.processing_interrupted()
+
+
+# --- localize (box / segmenter / painted masks) and global_denoise, through the node ---
+
+def coffee(height=96, width=128):
+    """A real photo (skimage's coffee cup) at a small size, [1,H,W,3]."""
+    from skimage import data as skimage_data
+    pixels = torch.from_numpy(skimage_data.coffee()).permute(2, 0, 1)[None].float() / 255
+    small = torch.nn.functional.interpolate(pixels, size=(height, width), mode="area")
+    return small.permute(0, 2, 3, 1).contiguous()
+
+
+class LargeRegionSegmenter:
+    """Stand-in for a stock segmenter: any phrase gives the lower 60% of the image (the whole table).
+    Records what it was asked, instruction included."""
+
+    kind = "stand-in"
+
+    def __init__(self, found=True):
+        self.queries, self.found = [], found
+
+    def segment(self, image, query, node_id=None, instruction=""):
+        from genassist.nodes._segmenters import Segmentation
+        self.queries.append((query, instruction))
+        masks = torch.zeros(1 if self.found else 0, image.height, image.width)
+        if self.found:
+            masks[0, int(0.4 * image.height):, :] = 1
+        return Segmentation(masks, "the table" if self.found else "nothing")
+
+
+ADD_WITH_BOX = {"instruction": "add a glass of soda on the table", "action": "add",
+                "region": "the left part of the table", "prompt": "a glass of dark soda", "box": [100, 450, 300, 750]}
+
+
+def parse(comfy_host, *steps):
+    return node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": list(steps)}))[0]
+
+
+def test_add_step_with_a_box_edits_only_inside_the_grown_box_on_a_photo(comfy_host, inpaint_parts):
+    from genassist.editing.localize import box_pixels
+    image = coffee()
+    segmenter = LargeRegionSegmenter()
+    final, _, step_masks, log = apply(comfy_host, parse(comfy_host, ADD_WITH_BOX), segmenter, inpaint_parts, image)
+    x0, y0, x1, y1 = box_pixels(ADD_WITH_BOX["box"], 128, 96)
+    reach = 4 + 4  # grow_px + feather_px
+    allowed = torch.zeros(96, 128, dtype=torch.bool)
+    allowed[max(0, y0 - reach):y1 + reach, max(0, x0 - reach):x1 + reach] = True
+    assert segmenter.queries == []
+    assert step_masks[0].sum() > 0 and step_masks[0][~allowed].sum() == 0
+    assert torch.equal(final[0][~allowed], image[0][~allowed])
+    assert (final[0][allowed] != image[0][allowed]).any()
+    assert "mask: box (ellipse)" in log
+
+    no_box = {k: v for k, v in ADD_WITH_BOX.items() if k != "box"}
+    final, _, step_masks, log = apply(comfy_host, parse(comfy_host, no_box), segmenter, inpaint_parts, image)
+    assert segmenter.queries == [("the left part of the table", "add a glass of soda on the table")]
+    assert "mask: segmenter, 60.42% of the image" in log  # the old behaviour: the table-sized mask
+    assert step_masks[0][~allowed].sum() > 0
+
+
+def test_painted_masks_win_and_localize_modes(comfy_host, inpaint_parts):
+    image = coffee()
+    plan = parse(comfy_host, ADD_WITH_BOX, {**ADD_WITH_BOX, "instruction": "add a spoon"})
+    painted = torch.zeros(2, 48, 64)
+    painted[0, 5:10, 5:15] = 1
+    segmenter = LargeRegionSegmenter()
+    _, _, step_masks, log = apply(comfy_host, plan, segmenter, inpaint_parts, image, masks=painted)
+    assert "step 1/2" in log and "mask: painted mask" in log and "mask: box (ellipse)" in log
+    assert step_masks[0][40:, :].sum() == 0  # the painted mask's step stays in its corner
+    _, _, _, log = apply(comfy_host, plan, segmenter, inpaint_parts, image, localize="segmenter")
+    assert log.count("mask: segmenter") == 2
+    with pytest.raises(ValueError, match="'masks' holds 3 masks but the plan has 2 steps"):
+        apply(comfy_host, plan, segmenter, inpaint_parts, image, masks=torch.zeros(3, 8, 8))
+
+
+def test_global_denoise_is_an_img2img_that_keeps_earlier_steps(comfy_host, inpaint_parts):
+    image = coffee()
+    glob = {"instruction": "make it warmer", "action": "global", "region": "", "prompt": "warm evening light"}
+    diffs = {}
+    for strength in (0.3, 0.9):
+        final, _, _, log = apply(comfy_host, parse(comfy_host, glob), LargeRegionSegmenter(), inpaint_parts, image,
+                                 global_denoise=strength)
+        diffs[strength] = float((final - image).abs().mean())
+        assert "mask: whole image, 100.00%" in log
+    assert 0 < diffs[0.3] < diffs[0.9]
+
+    local_then_global = parse(comfy_host, ADD_WITH_BOX, glob)
+    kept = {}
+    for strength in (0.5, 1.0):
+        final, step_images, step_masks, _ = apply(comfy_host, local_then_global, LargeRegionSegmenter(),
+                                                  inpaint_parts, image, global_denoise=strength)
+        region = step_masks[0] > 0
+        kept[strength] = float((step_images[1][region] - step_images[0][region]).abs().mean())
+    assert kept[0.5] < kept[1.0]  # at the default the local step's pixels survive the global step better
+    print(f"global_denoise: mean |diff| 0.3={diffs[0.3]:.4f} 0.9={diffs[0.9]:.4f}; "
+          f"local region change by the global step 0.5={kept[0.5]:.4f} 1.0={kept[1.0]:.4f}")
+
+
+def test_lisa_query_carries_the_instruction(comfy_host):
+    from genassist.nodes._segmenters import edit_query
+    assert edit_query("the cup", "") == "the cup"
+    query = edit_query("the left part of  the table", "Add a glass of soda.")
+    assert query == "To add a glass of soda, which region of the image must change: the left part of the table?"
