@@ -250,10 +250,8 @@ def test_global_denoise_is_an_img2img_that_keeps_earlier_steps(comfy_host, inpai
                                               inpaint_parts, image, global_denoise=strength)
         kept[strength] = step_images[1][step_masks[0] > 0]
     local = {s: float((kept[s] - kept[0.01]).abs().mean()) for s in (0.5, 1.0)}
-    print(f"global_denoise: mean |diff| from the round trip 0.3={diffs[0.3]:.4f} 0.9={diffs[0.9]:.4f}; "
-          f"local region 0.5={local[0.5]:.4f} 1.0={local[1.0]:.4f}")
-    assert 0 < diffs[0.3] < diffs[0.9]
-    assert local[0.5] < local[1.0]  # at the default the local step's pixels survive the global step better
+    assert 0 < diffs[0.3] < diffs[0.9], diffs  # measured: 0.0198 < 0.0691
+    assert local[0.5] < local[1.0], local  # at the default the local step's pixels survive better (0.024 < 0.071)
 
 
 def test_lisa_query_carries_the_instruction(comfy_host):
