@@ -140,11 +140,11 @@ class GenAssist_CanvasPlanFromJSON:
 class GenAssist_ExpandCanvas:
     DESCRIPTION = ("Grow the image to the planned canvas, tile by tile in plan order: each tile's window holds "
                    "known context and the new strip (initialised by mirroring the edge and blurring it), is "
-                   "inpainted conditioned on the tile's local caption plus the global caption, pasted with a "
-                   "feathered overlap and its seam harmonised. Source pixels stay bit-identical. The canvas "
-                   "stays in CPU memory; only one window is on the GPU. With an MLLM connected, each local "
-                   "caption is written just before its tile (live_captions), seeing the canvas so far. An optional extra "
-                   "conditioning (e.g. unCLIP, a style model, Redux or IP-Adapter conditioning made from the "
+                   "inpainted conditioned on the tile's local caption, the global caption and the way the "
+                   "picture grows, pasted with a feathered overlap and its seam harmonised. Source pixels stay "
+                   "bit-identical. The canvas stays in CPU memory; only one window is on the GPU. With an MLLM "
+                   "connected, each local caption is written just before its tile (live_captions), seeing the "
+                   "canvas so far. An optional extra conditioning (e.g. unCLIP, a style model, Redux or IP-Adapter conditioning made from the "
                    "source) is combined with every tile's text, so the whole canvas keeps the source's look.")
     CATEGORY = CATEGORY
     FUNCTION = "expand"

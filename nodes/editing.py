@@ -31,8 +31,9 @@ PLAN_TOOLTIP = "The edit plan: ordered steps, each with instruction, action, reg
 class PlanEdit:
     DESCRIPTION = (
         "TIE's chain of thought: an MLLM splits a complex edit instruction into simple steps and, for each, "
-        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step) and "
-        "describes the result (colour, shape, material, position) as the inpainting prompt. The answer is "
+        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step), a box "
+        "(where a new thing goes, or the object that changes) and describes the result (colour, shape, "
+        "material, position) as the inpainting prompt. The answer is "
         "JSON, validated, with one repair turn; an instruction that needs no change gives an empty plan. "
         "An image batch is planned from its first image.")
     CATEGORY = CATEGORY
@@ -81,7 +82,8 @@ class PlanEdit:
 class EditPlanFromJSON:
     DESCRIPTION = (
         "An edit plan from JSON you write or paste: {\"steps\": [{\"instruction\", \"action\" (add / remove / "
-        "replace / attribute / global), \"region\", \"prompt\"}]}. Use it to fix a plan from Plan Edit and "
+        "replace / attribute / global), \"region\", \"prompt\", optional \"box\" [x0, y0, x1, y1] in 0-1000}]}. "
+        "Use it to fix a plan from Plan Edit and "
         "re-run without calling the MLLM again. Invalid JSON or a missing field stops with an error naming "
         "the step and the field.")
     CATEGORY = CATEGORY
@@ -95,7 +97,8 @@ class EditPlanFromJSON:
         return {"required": {
             "plan_json": ("STRING", {"multiline": True, "default": EXAMPLE, "tooltip": "The plan as JSON "
                                      "(Plan Edit's plan_json output has this form); keys other than the four "
-                                     "fields are ignored; {\"steps\": []} leaves the image unchanged."}),
+                                     "fields and the optional box are ignored; {\"steps\": []} leaves the "
+                                     "image unchanged."}),
         }}
 
     def parse(self, plan_json):
@@ -202,7 +205,8 @@ class ApplyEditPlan:
         rgb = as_rgb(image)
         count = len(plan.steps)
         if localize not in LOCALIZE_MODES:
-            raise ValueError(f"Apply Edit Plan: localize must be one of {', '.join(LOCALIZE_MODES)}, got {localize!r}")
+            raise ValueError(f"Apply Edit Plan: localize must be one of {', '.join(LOCALIZE_MODES)}, "
+                             f"got {localize!r}")
         if masks is not None and masks.dim() == 2:
             masks = masks[None]
         if masks is not None and masks.shape[0] > count:

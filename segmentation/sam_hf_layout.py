@@ -36,7 +36,8 @@ _RENAMES = (
     (r"^mask_decoder\.transformer\.layers\.(\d+)\.layer_norm(\d)\.", r"mask_decoder.transformer.layers.\1.norm\2."),
     (r"^mask_decoder\.transformer\.layer_norm_final_attn\.", "mask_decoder.transformer.norm_final_attn."),
 )
-_MLP = re.compile(r"^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))\.(proj_in|layers\.(\d+)|proj_out)\.(.+)$")
+_MLP = re.compile(r"^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))"
+                  r"\.(proj_in|layers\.(\d+)|proj_out)\.(.+)$")
 _PREFIXES = ("sam.", "model.")  # a SamModel saved inside a wrapper
 _DUPLICATE = "prompt_encoder.shared_embedding.positional_embedding"  # tied to shared_image_embedding
 
