@@ -27,6 +27,10 @@ OFFICIAL_FILES = {
     "sam_vit_l_0b3195.pth": ("vit_l", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth"),
     "sam_vit_b_01ec64.pth": ("vit_b", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"),
 }
+# single safetensors files on Hugging Face (what ComfyUI's missing-models dialog can download) -> URL
+HUB_FILES = {
+    "sam_vit_b_01ec64.safetensors": "https://huggingface.co/lmz/candle-sam/resolve/main/sam_vit_b_01ec64.safetensors",
+}
 _VARIANTS = {(1280, 32): "vit_h", (1024, 24): "vit_l", (768, 12): "vit_b"}
 
 
