@@ -259,3 +259,25 @@ def test_lisa_query_carries_the_instruction(comfy_host):
     assert edit_query("the cup", "") == "the cup"
     query = edit_query("the left part of  the table", "Add a glass of soda.")
     assert query == "To add a glass of soda, which region of the image must change: the left part of the table?"
+
+
+def test_a_step_not_found_falls_back_to_its_box_refined_by_sam(comfy_host, inpaint_parts, sam_handle):
+    remove = {"instruction": "remove the cup", "action": "remove", "region": "the cup", "prompt": "an empty table",
+              "box": [300, 200, 600, 700]}
+    with ScriptedOpenAIServer(json.dumps({"explanation": "no cup", "objects": []})) as server:
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+                                                                              sam_handle, "0-1000", 256, 0)
+        passes = sam_handle.cache.encoder_passes
+        image = coffee()
+        direct = segmenter.segment_box(to_pil_image(image), (38, 19, 77, 67))
+        _, _, step_masks, log = apply(comfy_host, parse(comfy_host, remove), segmenter, inpaint_parts, image)
+        assert len(server.requests) == 1  # the region phrase was asked for first
+    assert direct is None or direct.shape == (96, 128)
+    assert sam_handle.cache.encoder_passes > passes  # SAM was asked for the box's mask
+    expected = "box (SAM)" if direct is not None else "box (ellipse)"
+    assert f"mask: {expected}" in log and "SKIPPED" not in log and step_masks[0].sum() > 0
+
+
+def to_pil_image(image):
+    from genassist.nodes._tensors import to_pil
+    return to_pil(image)[0]
