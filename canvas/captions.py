@@ -151,10 +151,12 @@ def canvas_view(plan: CanvasPlan, canvas: torch.Tensor, generated: torch.Tensor,
     return Image.fromarray((shown.numpy() * 255).round().astype(np.uint8), "RGB")
 
 
-def conditioning_text(global_caption: str, local_caption: str) -> str:
+def conditioning_text(global_caption: str, local_caption: str, direction: str = "") -> str:
     """What a tile is conditioned on: the local caption first (CLIP weighs early tokens most), then the
-    global one. The same text twice (a fallback caption) is given once."""
+    global one. The same text twice (a fallback caption) is given once. With a direction, the text ends
+    by saying which way the picture grows (our wording), so the model continues the scene outward."""
     local, whole = local_caption.strip(), global_caption.strip()
-    if not local or local == whole:
-        return whole
-    return f"{local.rstrip('.')}. {whole}"
+    text = whole if not local or local == whole else f"{local.rstrip('.')}. {whole}"
+    if direction:
+        text = f"{text.rstrip('.')}. The picture continues {GROWTH[direction]}."
+    return text

@@ -6,7 +6,10 @@ like (prompt: a detailed description, used as the inpainting prompt). The JSON f
 contract, written by the MLLM and by people alike; unknown keys are ignored:
 
     {"steps": [{"instruction": "...", "action": "add|remove|replace|attribute|global",
-                "region": "...", "prompt": "..."}]}
+                "region": "...", "prompt": "...", "box": [x0, y0, x1, y1]}]}
+
+`box` is optional: where the step happens, in 0..1000 of the image as it is at that step (the
+convention Qwen2.5-VL and the grounding parser use). For an add step it is where the new thing goes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ FIELDS = ("instruction", "action", "region", "prompt")
 MAX_PLAN_STEPS = 32  # a longer hand-written plan is a mistake, not a plan
 MAX_REGION_CHARS = 200
 MAX_TEXT_CHARS = 2000
+BOX_SCALE = 1000  # box coordinates are in 0..BOX_SCALE of the image's width and height
 
 # Other names models use for the same fields and actions (the contract's names always win).
 FIELD_ALIASES = {
@@ -27,6 +31,7 @@ FIELD_ALIASES = {
     "action": ("action", "type", "kind", "operation", "action_type"),
     "region": ("region", "target", "target_phrase", "location", "where", "mask", "area", "object"),
     "prompt": ("prompt", "inpaint_prompt", "description", "detailed_description", "result", "caption"),
+    "box": ("box", "bbox", "box_2d", "bbox_2d"),
 }
 STEP_LIST_KEYS = ("steps", "plan", "edits", "sub_instructions", "subtasks")
 ACTION_ALIASES = {
@@ -60,10 +65,14 @@ class EditStep:
     action: str
     region: str
     prompt: str
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 in 0..BOX_SCALE; None: no box
 
     def to_dict(self) -> dict:
-        return {"instruction": self.instruction, "action": self.action, "region": self.region,
-                "prompt": self.prompt}
+        out = {"instruction": self.instruction, "action": self.action, "region": self.region,
+               "prompt": self.prompt}
+        if self.box is not None:
+            out["box"] = [int(v) if float(v).is_integer() else v for v in self.box]
+        return out
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,23 @@ def normalize_action(step: int, value) -> str:
     return action
 
 
+def validate_box(step: int, value) -> tuple[float, float, float, float] | None:
+    """[x0, y0, x1, y1] in 0..BOX_SCALE, or None when the step has no box (missing, null or [])."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return None
+    if (not isinstance(value, (list, tuple)) or len(value) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise PlanError(f"step {step}: field 'box' must be four numbers [x0, y0, x1, y1] in 0..{BOX_SCALE}, "
+                        f"got {_show(value, 60)}")
+    x0, y0, x1, y1 = (float(v) for v in value)
+    if not all(0 <= v <= BOX_SCALE for v in (x0, y0, x1, y1)):
+        raise PlanError(f"step {step}: field 'box' {_show(value, 60)} has a coordinate outside 0..{BOX_SCALE} "
+                        "(coordinates are thousandths of the image's width and height)")
+    if x1 <= x0 or y1 <= y0:
+        raise PlanError(f"step {step}: field 'box' {_show(value, 60)} is empty: it needs x0 < x1 and y0 < y1")
+    return x0, y0, x1, y1
+
+
 def validate_step(step: int, item) -> EditStep:
     """One step from its JSON object (step is 1-based, for messages)."""
     if not isinstance(item, dict):
@@ -129,7 +155,7 @@ def validate_step(step: int, item) -> EditStep:
         region_value = _WHOLE_IMAGE  # a global step edits everything; no region to find
     region = _text(step, "region", region_value, MAX_REGION_CHARS)
     prompt = _text(step, "prompt", _field(item, "prompt")[1], MAX_TEXT_CHARS)
-    return EditStep(instruction, action, region, prompt)
+    return EditStep(instruction, action, region, prompt, validate_box(step, _field(item, "box")[1]))
 
 
 def step_list(value) -> list:

@@ -20,9 +20,9 @@ from .plan import EditPlan, PlanError, plan_from_value
 EXAMPLE = (
     '{"steps": ['
     '{"instruction": "put a red apple on the plate", "action": "add", "region": "the middle of the plate", '
-    '"prompt": "a shiny red apple lying in the middle of a white ceramic plate"}, '
+    '"prompt": "a shiny red apple lying in the middle of a white ceramic plate", "box": [430, 520, 560, 650]}, '
     '{"instruction": "remove the cup", "action": "remove", "region": "the cup", '
-    '"prompt": "the empty wooden table top, light brown grain"}]}'
+    '"prompt": "the empty wooden table top, light brown grain", "box": [700, 380, 820, 560]}]}'
 )
 
 EXAMPLE_PLAN = plan_from_value(json.loads(EXAMPLE))
@@ -40,6 +40,9 @@ def planning_prompt(instruction: str, max_steps: int) -> str:
         "step. For add, name the place where the new thing goes, e.g. \"the left part of the table\".\n"
         '- "prompt": what that area must look like afterwards: the object, its colour, shape, material '
         "and position. For remove, describe what is behind it.\n"
+        '- "box": [x0, y0, x1, y1], integers from 0 to 1000 (thousandths of the image width and height, '
+        "origin top left). For add: the box where the new thing goes, about its size. For the others: the "
+        "box of the object that changes. Leave it out for global.\n"
         f"Use at most {max_steps} steps. Answer with JSON only, no other text.\n"
         'Example for the request "put a red apple on the plate and remove the cup":\n'
         f"{EXAMPLE}\n"
@@ -51,7 +54,11 @@ def planning_prompt(instruction: str, max_steps: int) -> str:
 def repair_prompt(reason: str) -> str:
     return (f"That answer could not be used: {reason}. Answer again with JSON only, in the form "
             '{"steps": [{"instruction": "...", "action": "add|remove|replace|attribute|global", '
-            '"region": "...", "prompt": "..."}]}, or {"steps": []} if nothing must change.')
+            '"region": "...", "prompt": "...", "box": [x0, y0, x1, y1]}]}, or {"steps": []} if nothing must change.')
+
+
+def _without_box(step) -> tuple:
+    return step.instruction, step.action, step.region, step.prompt
 
 
 def parse_plan_answer(text: str, max_steps: int) -> EditPlan:
@@ -62,7 +69,8 @@ def parse_plan_answer(text: str, max_steps: int) -> EditPlan:
         plan = plan_from_value(extract_json(text), max_steps)
     except PlanError as error:
         raise StructuredAnswerError(str(error)) from None
-    if any(step in EXAMPLE_PLAN.steps for step in plan.steps):
+    example = {_without_box(step) for step in EXAMPLE_PLAN.steps}
+    if any(_without_box(step) in example for step in plan.steps):
         raise StructuredAnswerError("it repeats the example plan instead of planning this request")
     return plan
 

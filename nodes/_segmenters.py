@@ -1,8 +1,11 @@
 """The values on GENASSIST_SAM and GENASSIST_SEGMENTER links, with ComfyUI memory management.
 
-A segmenter answers ``segment(image: PIL, query, node_id) -> Segmentation`` (binary instance masks at the
-image's size plus an explanation). Nothing found is a normal result (no masks), never an exception. A
-segmenter with ``accepts_box = True`` also takes ``box=(x0, y0, x1, y1)`` in pixels (a hint where to look).
+A segmenter answers ``segment(image: PIL, query, node_id, instruction="") -> Segmentation`` (binary
+instance masks at the image's size plus an explanation). Nothing found is a normal result (no masks), never
+an exception. ``instruction`` is the edit the region is for (Apply Edit Plan). A segmenter with
+``accepts_box = True`` also takes ``box=(x0, y0, x1, y1)`` in pixels (a hint where to look);
+``segment_box(image, box)``, where a segmenter has it, is SAM's mask for a pixel box (xyxy), used to refine a
+plan's box.
 """
 
 import logging
@@ -89,6 +92,22 @@ def qwen_resize_params(mllm) -> dict | None:
     return params
 
 
+def edit_query(region: str, instruction: str) -> str:
+    """LISA's query for an edit step: the sub-instruction and the region it changes, as TIE's fine-tuned LISA
+    is asked per sub-instruction (our wording; TIE's prompt is unpublished)."""
+    region, instruction = " ".join(region.split()), " ".join((instruction or "").split()).rstrip(".")
+    if not instruction:
+        return region
+    return f"To {instruction[0].lower()}{instruction[1:]}, which region of the image must change: {region}?"
+
+
+def sam_box_mask(predictor: SamPredictor, image, box) -> torch.Tensor | None:
+    """SAM's mask [H,W] 0/1 for one xyxy pixel box, or None when it is empty."""
+    logits = predictor.masks_for_prompts(predictor.embed(image), [Prompt(box=tuple(float(v) for v in box))])
+    mask = (logits[0] > 0).float()
+    return mask if bool(mask.any()) else None
+
+
 class GroundedSegmenter:
     """Any GENASSIST_MLLM answers boxes/points as JSON; SAM turns them into masks."""
 
@@ -101,7 +120,12 @@ class GroundedSegmenter:
         self.convention = convention_for(getattr(mllm, "family", ""), box_format)
         self.settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
 
-    def segment(self, image, query: str, node_id=None) -> Segmentation:
+    def segment_box(self, image, box) -> torch.Tensor | None:
+        check_interrupt()
+        return sam_box_mask(self.sam.predictor(), image, box)
+
+    def segment(self, image, query: str, node_id=None, instruction: str = "") -> Segmentation:
+        # the grounding prompt names one thing to find; the edit instruction would blur it, so it is unused
         frame = frame_for(self.convention, image.width, image.height,
                           qwen_resize_params(self.mllm) if self.convention == "qwen2.5-vl" else None)
         result = ground(lambda messages, settings: self.mllm.generate(messages, settings, node_id=node_id),
@@ -137,8 +161,18 @@ class LisaSegmenter:
         self.settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0)
         self.activation_bytes = activation_bytes
 
-    def segment(self, image, query: str, node_id=None) -> Segmentation:
+    def _load(self):
+        if self.patcher is not None:  # None: quantized, resident on the GPU
+            load_for_inference(self.patcher, self.activation_bytes)
+
+    def segment_box(self, image, box) -> torch.Tensor | None:
         check_interrupt()
+        self._load()
+        return sam_box_mask(self.model.predictor, image, box)
+
+    def segment(self, image, query: str, node_id=None, instruction: str = "") -> Segmentation:
+        check_interrupt()
+        query = edit_query(query, instruction)
         result = fail_on_oom(lambda: self._run(image, query, node_id), "LISA", LISA_ADVICE)
         check_interrupt()
         masks = (result.logits > 0).float()
@@ -148,8 +182,7 @@ class LisaSegmenter:
         return Segmentation(masks, result.answer)
 
     def _run(self, image, query: str, node_id):
-        if self.patcher is not None:  # None: quantized, resident on the GPU
-            load_for_inference(self.patcher, self.activation_bytes)
+        self._load()
         return self.model.segment(image, query, self.settings, on_text=text_streamer(node_id),
                                   should_stop=mm.processing_interrupted)
 

@@ -146,10 +146,12 @@ class GenAssist_CanvasPlanFromJSON:
 class GenAssist_ExpandCanvas:
     DESCRIPTION = ("Grow the image to the planned canvas, tile by tile in plan order: each tile's window holds "
                    "known context and the new strip (initialised by mirroring the edge and blurring it), is "
-                   "inpainted conditioned on the tile's local caption plus the global caption, pasted with a "
-                   "feathered overlap and its seam harmonised. Source pixels stay bit-identical. The canvas "
-                   "stays in CPU memory; only one window is on the GPU. With an MLLM connected, each local "
-                   "caption is written just before its tile, seeing the canvas so far.")
+                   "inpainted conditioned on the tile's local caption, the global caption and the way the "
+                   "picture grows, pasted with a feathered overlap and its seam harmonised. Source pixels stay "
+                   "bit-identical. The canvas stays in CPU memory; only one window is on the GPU. With an MLLM "
+                   "connected, each local caption is written just before its tile (live_captions), seeing the "
+                   "canvas so far. An optional extra conditioning (e.g. unCLIP, a style model, Redux or IP-Adapter conditioning made from the "
+                   "source) is combined with every tile's text, so the whole canvas keeps the source's look.")
     CATEGORY = CATEGORY
     FUNCTION = "expand"
     RETURN_TYPES = ("IMAGE", "MASK", "STRING")
@@ -186,10 +188,18 @@ class GenAssist_ExpandCanvas:
             "fill": (list(FILLS), {"default": "mirror_blur", "tooltip": "How the unknown strip starts: "
                                    "mirror_blur (mirrored edge, blurred; measured closer to real photos) or "
                                    "noise."}),
+            "conditioning": ("CONDITIONING", {"tooltip": "Optional: extra conditioning for every tile, combined "
+                             "with its text as Conditioning (Combine) does, e.g. unCLIP Conditioning, Apply Style "
+                             "Model (Redux) or IP-Adapter conditioning made from the source image: a visual "
+                             "feature of the whole picture that holds the canvas together."}),
+            "live_captions": ("BOOLEAN", {"default": True, "tooltip": "With an MLLM connected: write each "
+                              "tile's caption just before it, sending the canvas painted so far as an image. "
+                              "Off: the plan's captions are used verbatim."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
     def expand(self, image, canvas_plan, model, clip, vae, seed, steps, cfg, sampler_name, scheduler, denoise,
-               feather_px, harmonize, mllm=None, negative="", fill="mirror_blur", unique_id=None):
+               feather_px, harmonize, mllm=None, negative="", fill="mirror_blur", conditioning=None,
+               live_captions=True, unique_id=None):
         plan: CanvasPlan = canvas_plan
         rgb = as_rgb(image)
         batch, count = rgb.shape[0], len(plan.tiles)
@@ -199,8 +209,8 @@ class GenAssist_ExpandCanvas:
         negative_cond = encode_text(clip, negative)
         masks, used_plans = [], []
         for item in range(batch):
-            run = _TileRun(plan, model, clip, vae, sampling, negative_cond, mllm, bar, item * count * steps,
-                           unique_id)
+            run = _TileRun(plan, model, clip, vae, sampling, negative_cond, mllm if live_captions else None, bar,
+                           item * count * steps, unique_id, conditioning)
             _, generated, used = expand_canvas(
                 plan, rgb[item], ExpandSettings(plan.window_size, feather_px, harmonize, fill, seed),
                 run.caption_for, run.inpaint, out=out[item])
@@ -215,12 +225,13 @@ class GenAssist_ExpandCanvas:
 class _TileRun:
     """The host side of one image's tile loop: its captions (plan or live MLLM) and its sampling."""
 
-    def __init__(self, plan, model, clip, vae, sampling, negative, mllm, bar, step_offset, node_id):
+    def __init__(self, plan, model, clip, vae, sampling, negative, mllm, bar, step_offset, node_id, extra=None):
         self.plan, self.model, self.clip, self.vae = plan, model, clip, vae
         self.sampling, self.negative, self.mllm = sampling, negative, mllm
         self.bar, self.step_offset, self.node_id = bar, step_offset, node_id
         self.show = text_streamer(node_id)
         self.captions: dict[int, str] = {}
+        self.extra = list(extra or [])  # CONDITIONING added to every tile's text (ConditioningCombine)
 
     def caption_for(self, index, canvas, generated) -> str:
         check_interrupt()
@@ -237,7 +248,9 @@ class _TileRun:
 
     def inpaint(self, index, window, mask, caption):
         steps = self.sampling.steps
-        positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption))
+        tile = self.plan.tiles[index]
+        positive = encode_text(self.clip, conditioning_text(self.plan.global_caption, caption, tile.direction))
+        positive = positive + self.extra
         callback = preview_callback(self.model, steps, self.bar, self.step_offset + index * steps, self.bar.total)
         return inpaint_window_fitting(self.model, self.clip, self.vae, window, mask, positive, self.negative,
                                       self.sampling.for_step(index), callback, f"Expand Canvas tile {index + 1}")

@@ -5,11 +5,13 @@ them to ComfyUI: the MLLM handle, the segmenter, the region inpainting of ``_inp
 interrupt and tensors.
 """
 
+import inspect
 import logging
 
 import torch
 
 from ..editing.apply import ApplySettings, apply_plan
+from ..editing.localize import LOCALIZE_MODES
 from ..editing.plan import EditPlan, PlanError, plan_from_json
 from ..editing.planner import EXAMPLE, plan_edit
 from ..segmentation.sam_masks import union
@@ -29,8 +31,9 @@ PLAN_TOOLTIP = "The edit plan: ordered steps, each with instruction, action, reg
 class PlanEdit:
     DESCRIPTION = (
         "TIE's chain of thought: an MLLM splits a complex edit instruction into simple steps and, for each, "
-        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step) and "
-        "describes the result (colour, shape, material, position) as the inpainting prompt. The answer is "
+        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step), a box "
+        "(where a new thing goes, or the object that changes) and describes the result (colour, shape, "
+        "material, position) as the inpainting prompt. The answer is "
         "JSON, validated, with one repair turn; an instruction that needs no change gives an empty plan. "
         "An image batch is planned from its first image.")
     CATEGORY = CATEGORY
@@ -79,7 +82,8 @@ class PlanEdit:
 class EditPlanFromJSON:
     DESCRIPTION = (
         "An edit plan from JSON you write or paste: {\"steps\": [{\"instruction\", \"action\" (add / remove / "
-        "replace / attribute / global), \"region\", \"prompt\"}]}. Use it to fix a plan from Plan Edit and "
+        "replace / attribute / global), \"region\", \"prompt\", optional \"box\" [x0, y0, x1, y1] in 0-1000}]}. "
+        "Use it to fix a plan from Plan Edit and "
         "re-run without calling the MLLM again. Invalid JSON or a missing field stops with an error naming "
         "the step and the field.")
     CATEGORY = CATEGORY
@@ -93,7 +97,8 @@ class EditPlanFromJSON:
         return {"required": {
             "plan_json": ("STRING", {"multiline": True, "default": EXAMPLE, "tooltip": "The plan as JSON "
                                      "(Plan Edit's plan_json output has this form); keys other than the four "
-                                     "fields are ignored; {\"steps\": []} leaves the image unchanged."}),
+                                     "fields and the optional box are ignored; {\"steps\": []} leaves the "
+                                     "image unchanged."}),
         }}
 
     def parse(self, plan_json):
@@ -103,28 +108,50 @@ class EditPlanFromJSON:
             raise PlanError(f"Edit Plan From JSON: {error}") from None
 
 
+def _takes_instruction(segmenter) -> bool:
+    try:
+        return "instruction" in inspect.signature(segmenter.segment).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _segment_localizer(segmenter, node_id):
+    """localize(image, step) for the step loop: the segmenter's union mask for the region phrase, offered the
+    step's instruction when the segmenter takes one (LISA reads both, as TIE's LISA reads sub-instructions)."""
+    takes_instruction = _takes_instruction(segmenter)
+
     def localize(image, step):
         pil = to_pil(image)[0]
-        extra = {}
+        kwargs = {"instruction": step.instruction} if takes_instruction else {}
         box = getattr(step, "box", None)  # 0-1000 x0 y0 x1 y1, when the plan has one
         if box is not None and getattr(segmenter, "accepts_box", False):
-            extra["box"] = tuple(float(v) / 1000 * size for v, size in zip(box, (pil.width, pil.height) * 2))
-        result = segmenter.segment(pil, step.region, node_id=node_id, **extra)
+            kwargs["box"] = tuple(float(v) / 1000 * size for v, size in zip(box, (pil.width, pil.height) * 2))
+        result = segmenter.segment(pil, step.region, node_id=node_id, **kwargs)
         mask = union(result.masks, pil.height, pil.width)
         return (mask if bool((mask > 0.5).any()) else None), result.explanation
 
     return localize
 
 
+def _box_refiner(segmenter):
+    """refine_box(image, pixel box) -> SAM mask, when the segmenter has a SAM (else None: boxes are ellipses)."""
+    segment_box = getattr(segmenter, "segment_box", None)
+    if segment_box is None:
+        return None
+    return lambda image, box: segment_box(to_pil(image)[0], box)
+
+
 class ApplyEditPlan:
     DESCRIPTION = (
-        "Runs an edit plan step by step: localize the step's region on the current image (the previous "
-        "step's output) with the segmenter, grow the mask, crop a context window at the working resolution, "
+        "Runs an edit plan step by step: localize the step on the current image (the previous step's "
+        "output): a painted mask from 'masks' wins; with localize=auto an add step uses the plan's box (an "
+        "ellipse inside it), other steps the segmenter with the region phrase (and the instruction), then the "
+        "box if nothing is found. Grow the mask, crop a context window at the working resolution, "
         "inpaint it with the step's prompt (long-prompt encoding for CLIP models; inpainting checkpoints "
         "get the masked image as input), paste it back through a feathered mask and harmonize the seam. "
         "Pixels farther than grow + feather from every step's mask are unchanged, bit for bit. A step whose "
-        "region is not found is skipped and logged. A global step repaints the whole image at 'denoise'.")
+        "region is not found is skipped and logged; the log names the mask used and its area. A global step is "
+        "an img2img of the whole image at the working resolution with 'global_denoise'.")
     CATEGORY = CATEGORY
     FUNCTION = "apply"
     RETURN_TYPES = ("IMAGE", "IMAGE", "MASK", "STRING")
@@ -148,7 +175,7 @@ class ApplyEditPlan:
             "vae": ("VAE", {"tooltip": "Its VAE."}),
             **sampling_inputs("step"),
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "How much "
-                        "of each region is repainted (1 = completely; global steps: how far from the original)."}),
+                        "of each local region is repainted (1 = completely). Global steps use global_denoise."}),
             "context_px": ("INT", {"default": 64, "min": 0, "max": 2048, "tooltip": "Pixels of surrounding "
                            "image included around each mask, so the model sees where the edit sits."}),
             "resolution": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8, "tooltip": "Working "
@@ -162,21 +189,39 @@ class ApplyEditPlan:
         }, "optional": {
             "negative": ("STRING", {"multiline": True, "default": "", "tooltip": "Negative prompt for every "
                          "step, e.g. 'blurry, distorted'."}),
+            "masks": ("MASK", {"tooltip": "Optional painted masks, one per step in plan order (a batch; any "
+                      "size, resized to the image). A non-empty mask is used for its step as is; an empty "
+                      "(black) mask lets that step localize itself."}),
+            "localize": (list(LOCALIZE_MODES), {"default": "auto", "tooltip": "Where each step edits. auto: add "
+                         "steps use the plan's box (where the new thing goes), other steps the segmenter, then "
+                         "the box. segmenter: the region phrase only. box: the box, else the segmenter."}),
+            "global_denoise": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip":
+                               "Strength of global steps (style, lighting): an img2img of the whole image; "
+                               "lower keeps more of the image and of earlier steps."}),
         }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
     def apply(self, image, plan: EditPlan, segmenter, model, clip, vae, seed, steps, cfg, sampler_name,
               scheduler, denoise, context_px, resolution, grow_px, feather_px, harmonize, negative="",
-              unique_id=None):
+              masks=None, localize="auto", global_denoise=0.5, unique_id=None):
         if not isinstance(plan, EditPlan):
             raise TypeError("Apply Edit Plan: the plan input must come from Plan Edit or Edit Plan From JSON")
         rgb = as_rgb(image)
         count = len(plan.steps)
-        apply_settings = ApplySettings(grow_px, feather_px, context_px, resolution, harmonize)
+        if localize not in LOCALIZE_MODES:
+            raise ValueError(f"Apply Edit Plan: localize must be one of {', '.join(LOCALIZE_MODES)}, "
+                             f"got {localize!r}")
+        if masks is not None and masks.dim() == 2:
+            masks = masks[None]
+        if masks is not None and masks.shape[0] > count:
+            raise ValueError(f"Apply Edit Plan: 'masks' holds {masks.shape[0]} masks but the plan has {count} "
+                             "steps: give one mask per step (an empty mask lets that step localize itself)")
+        apply_settings = ApplySettings(grow_px, feather_px, context_px, resolution, harmonize, localize)
         bar = progress_bar(max(1, rgb.shape[0] * count * steps), unique_id)
         negative_cond = encode_text(clip, negative or "") if count else None
         encoded = {}  # prompt -> conditioning: a batch runs the same steps on every image
         finals, step_images, step_masks, logs = [], [], [], []
         sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
+        global_sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, global_denoise)
         for item in range(rgb.shape[0]):
             base = item * count * steps
 
@@ -188,11 +233,12 @@ class ApplyEditPlan:
                 callback = preview_callback(model, steps, bar, base + index * steps, bar.total)
                 if step.prompt not in encoded:
                     encoded[step.prompt] = encode_text(clip, step.prompt)
+                chosen = global_sampling if step.action == "global" else sampling
                 return inpaint_window(model, clip, vae, window, mask, encoded[step.prompt], negative_cond,
-                                      sampling.for_step(index), callback)
+                                      chosen.for_step(index), callback)
 
             result = apply_plan(rgb[item:item + 1], plan, _segment_localizer(segmenter, unique_id), inpaint,
-                                apply_settings, on_step=on_step)
+                                apply_settings, on_step=on_step, refine_box=_box_refiner(segmenter), masks=masks)
             finals.append(result.image)
             step_images += result.step_images or [result.image]
             height, width = rgb.shape[1], rgb.shape[2]

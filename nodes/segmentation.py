@@ -7,7 +7,7 @@ import torch
 
 from ..segmentation.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
 from ..segmentation.sam_masks import feather, grow, overlay, union
-from ..segmentation.sam_model import OFFICIAL_FILES
+from ..segmentation.sam_model import HUB_FILES, OFFICIAL_FILES
 from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
@@ -24,7 +24,7 @@ BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels", "loc1024", "inte
 
 
 def _sam_choices() -> list[str]:
-    return sorted(set(folder_paths.get_filename_list("sams")) | set(OFFICIAL_FILES))
+    return sorted(set(folder_paths.get_filename_list("sams")) | set(OFFICIAL_FILES) | set(HUB_FILES))
 
 
 def _lisa_choices() -> list[str]:
@@ -54,12 +54,14 @@ class LoadSAM:
         return {"required": {
             "model_name": (_sam_choices(), {"tooltip": "A checkpoint in models/sams (.pth or .safetensors). "
                            "The official names (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth, sam_vit_b_01ec64.pth) "
-                           "are listed even before they are downloaded."}),
+                           "and sam_vit_b_01ec64.safetensors (Hugging Face) are listed even before they are "
+                           "downloaded; transformers' facebook/sam-vit-* model.safetensors loads too."}),
             "dtype": types.dtype_input("Weights precision. "
                       "auto: bf16 (or fp16) on GPU, fp32 on CPU."),
             "download": ("BOOLEAN", {"default": False, "tooltip": "If the file is missing and is an official "
                          "one, download it from dl.fbaipublicfiles.com into models/sams (checked against the "
-                         "checksum in its name). HF_HUB_OFFLINE=1 forbids downloading."}),
+                         "checksum in its name), or the Hugging Face safetensors file (checked to hold SAM). "
+                         "HF_HUB_OFFLINE=1 forbids downloading."}),
         }}
 
     def load(self, model_name, dtype="auto", download=False):

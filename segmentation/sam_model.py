@@ -13,6 +13,8 @@ from functools import partial
 
 import torch
 
+from .sam_hf_layout import from_transformers_layout, is_transformers_layout
+
 log = logging.getLogger(__name__)
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)  # ImageNet mean/std on 0..255 values, as SAM was trained
@@ -24,6 +26,10 @@ OFFICIAL_FILES = {
     "sam_vit_h_4b8939.pth": ("vit_h", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth"),
     "sam_vit_l_0b3195.pth": ("vit_l", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth"),
     "sam_vit_b_01ec64.pth": ("vit_b", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"),
+}
+# single safetensors files on Hugging Face (what ComfyUI's missing-models dialog can download) -> URL
+HUB_FILES = {
+    "sam_vit_b_01ec64.safetensors": "https://huggingface.co/lmz/candle-sam/resolve/main/sam_vit_b_01ec64.safetensors",
 }
 _VARIANTS = {(1280, 32): "vit_h", (1024, 24): "vit_l", (768, 12): "vit_b"}
 
@@ -91,7 +97,8 @@ def spec_from_state_dict(state: dict) -> SamSpec:
         )
     except (KeyError, IndexError) as error:
         raise ValueError(f"not a segment-anything state dict (missing or odd tensor {error}); expected the "
-                         "official layout: image_encoder.*, prompt_encoder.*, mask_decoder.*") from error
+                         "official layout (image_encoder.*, prompt_encoder.*, mask_decoder.*) or transformers' "
+                         "SamModel layout (vision_encoder.*, as facebook/sam-vit-* on Hugging Face)") from error
 
 
 def build_sam(spec: SamSpec):
@@ -131,7 +138,13 @@ def sam_from_state_dict(state: dict, dtype=torch.float32):
 
 
 def read_weights(path: str) -> dict:
-    """A .safetensors file, or a torch pickle read with weights_only=True (no code runs on load)."""
+    """A .safetensors file, or a torch pickle read with weights_only=True (no code runs on load), in
+    segment-anything's key layout (transformers' SamModel layout is renamed to it)."""
+    state = _read_file(path)
+    return from_transformers_layout(state) if is_transformers_layout(state) else state
+
+
+def _read_file(path: str) -> dict:
     if path.endswith((".safetensors", ".sft")):
         from safetensors.torch import load_file
 

@@ -2,7 +2,8 @@
 
 The official file names end in the first six hex digits of the file's MD5; a download is checked against
 them, written to a temp file beside the target and renamed into place only when complete and correct.
-HF_HUB_OFFLINE=1 means no network at all.
+The single safetensors files on Hugging Face (HUB_FILES) carry no checksum in their name: a download of
+one must be a safetensors file holding SAM's tensors. HF_HUB_OFFLINE=1 means no network at all.
 """
 
 import hashlib
@@ -13,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 
 from ..mllm.model_store import offline
-from .sam_model import OFFICIAL_FILES
+from .sam_model import HUB_FILES, OFFICIAL_FILES
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,30 @@ class SamMissingError(FileNotFoundError):
     """No usable SAM file (the message names the folder, the file and how to fetch it)."""
 
 
-def fetch_hint(name: str, folder: str) -> str:
+def source_url(name: str) -> str | None:
     if name in OFFICIAL_FILES:
-        url = OFFICIAL_FILES[name][1]
+        return OFFICIAL_FILES[name][1]
+    return HUB_FILES.get(name)
+
+
+def fetch_hint(name: str, folder: str) -> str:
+    url = source_url(name)
+    if url:
         return f"turn on 'download' in the loader, or fetch {url} into \"{folder}\""
     official = ", ".join(OFFICIAL_FILES)
     return f"put a segment-anything checkpoint in \"{folder}\" (official files: {official})"
+
+
+def is_sam_safetensors(path: str) -> bool:
+    """True when the file is a safetensors file with a SAM image encoder (either key layout)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, "pt") as f:
+            keys = set(f.keys())
+    except Exception:  # not a safetensors file at all (an HTML error page, a truncated header)
+        return False
+    return bool(keys & {"image_encoder.patch_embed.proj.weight", "vision_encoder.patch_embed.projection.weight"})
 
 
 def md5_prefix_ok(path: str, name: str) -> bool:
@@ -77,13 +96,13 @@ def resolve_sam(name: str, found_path: str | None, folders: list[str], download:
     folder = folders[0] if folders else "models/sams"
     if not download:
         raise SamMissingError(f"no SAM file '{name}' in {', '.join(folders) or folder}. {fetch_hint(name, folder)}")
-    if name not in OFFICIAL_FILES:
+    if source_url(name) is None:
         raise SamMissingError(f"'{name}' is not an official SAM file, so it cannot be downloaded. "
                               f"{fetch_hint(name, folder)}")
     if offline():
         raise SamMissingError(f"'{name}' is not on disk and HF_HUB_OFFLINE=1 forbids downloading it. "
-                              f"Fetch {OFFICIAL_FILES[name][1]} into \"{folder}\" on a machine with network access")
-    url = url_for(name) if url_for else OFFICIAL_FILES[name][1]
+                              f"Fetch {source_url(name)} into \"{folder}\" on a machine with network access")
+    url = url_for(name) if url_for else source_url(name)
     log.info("downloading %s into %s", url, folder)
-    return download_file(url, os.path.join(folder, name), progress=progress,
-                         verify=lambda path: md5_prefix_ok(path, name))
+    verify = is_sam_safetensors if name in HUB_FILES else (lambda path: md5_prefix_ok(path, name))
+    return download_file(url, os.path.join(folder, name), progress=progress, verify=verify)

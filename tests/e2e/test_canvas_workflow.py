@@ -1,5 +1,5 @@
 """The shipped infinite-canvas workflow through the real ComfyUI server: the tiny SD1.5-inpainting
-checkpoint, the scripted OpenAI-compatible server as the MLLM. Sizes shrunk for CPU: a 64 px photo,
+checkpoint, the scripted OpenAI-compatible server as the MLLM (planning, then live captions). Sizes shrunk for CPU: a 64 px photo,
 16 px added left and below, 32 px windows (5 tiles), 2 sampler steps; everything else as shipped."""
 
 import io
@@ -116,8 +116,10 @@ def test_each_tile_request_carries_global_caption_direction_and_neighbours(shipp
     plan, requests = shipped_run["plan"], shipped_run["requests"]
     assert plan["global_caption"] == "A windy meadow with kites at noon."
     assert plan["source"]["caption"] == "A red kite over a meadow."
-    tile_requests = requests[3:]  # describe, imagine, summarise, then one per tile in plan order
-    assert len(tile_requests) == len(plan["tiles"])
+    count = len(plan["tiles"])
+    # describe, imagine, summarise, one per tile in plan order; then Expand Canvas's live caption per tile
+    tile_requests, live_requests = requests[3:3 + count], requests[3 + count:]
+    assert len(tile_requests) == count and len(live_requests) == count
     src = plan["source"]
 
     def borders(a, b) -> bool:
@@ -137,6 +139,10 @@ def test_each_tile_request_carries_global_caption_direction_and_neighbours(shipp
         for other in earlier:
             assert f'"{other["caption"]}"' in text, (index, other)
         assert ('(the original image): "A red kite over a meadow."' in text) == borders(tile, src), index
+    for tile, body in zip(plan["tiles"], live_requests):  # live captions see the canvas painted so far
+        content = body["messages"][-1]["content"]
+        assert [p["type"] for p in content] == ["text", "image_url"]
+        assert f'The plan proposed: "{tile["caption"]}"' in content[0]["text"]
     assert any(len([t for t in plan["tiles"][:i] if borders(tile, t)]) >= 2
                for i, tile in enumerate(plan["tiles"])), "the corner tile should see two neighbours"
 
@@ -155,6 +161,7 @@ def test_edited_plan_captions_are_used_verbatim(shipped_run, comfy_server):
     graph["from_json"] = {"class_type": "GenAssist_CanvasPlanFromJSON", "inputs": {"plan_json": json.dumps(edited)}}
     expand = node_of(graph, "GenAssist_ExpandCanvas")
     graph[expand]["inputs"]["canvas_plan"] = ["from_json", 0]
+    del graph[expand]["inputs"]["mllm"]  # no live captions: the edited captions verbatim
     entry = comfy_server.run(graph, timeout=1200)
     used = json.loads(next(out["text"][0] for i, out in entry["outputs"].items() if "text" in out))
     assert [t["caption"] for t in used["tiles"]] == [t["caption"] for t in edited["tiles"]]

@@ -36,6 +36,7 @@ QUERY = re.compile(r"Request: (.*)\n")
 @pytest.fixture(scope="module")
 def models(tiny):
     assert tiny.sam() == "sam_vit_h_4b8939.pth"
+    assert tiny.sam(name="sam_vit_b_01ec64.safetensors") == "sam_vit_b_01ec64.safetensors"  # the examples' file
     assert tiny.sd15_inpaint() == "sd-v1-5-inpainting.safetensors"
 
 

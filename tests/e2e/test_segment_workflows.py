@@ -22,6 +22,7 @@ PASS_LINE = re.compile(r"GenAssist SAM (\S+): image encoder pass")
 @pytest.fixture(scope="module")
 def models(tiny):
     assert tiny.sam() == "sam_vit_h_4b8939.pth"
+    assert tiny.sam(name="sam_vit_b_01ec64.safetensors") == "sam_vit_b_01ec64.safetensors"  # the examples' file
     assert tiny.sd15_inpaint() == "sd-v1-5-inpainting.safetensors"
     assert tiny.lisa() == "LISA-7B-v1"
 

@@ -191,3 +191,31 @@ def test_interrupt_during_a_tile_stops_the_canvas(comfy_host, inpaint_ckpt):
     finally:
         mm.interrupt_current_processing(False)
     assert len(server.requests) == 2 < len(canvas_plan.tiles)
+
+
+def test_extra_conditioning_reaches_every_tile_and_live_captions_can_be_off(comfy_host, inpaint_ckpt, monkeypatch):
+    import comfy.sample
+    import node_helpers
+
+    with ScriptedOpenAIServer(tile_reply) as server:
+        canvas_plan, _ = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
+    _, clip, _ = inpaint_ckpt
+    (text_cond,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "a watercolour of the source")
+    extra = node_helpers.conditioning_set_values(text_cond, {"genassist_test_marker": "extra"})
+    real_sample, seen = comfy.sample.sample, []
+
+    def recording_sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, *args, **kw):
+        seen.append((sum(1 for c in positive if c[1].get("genassist_test_marker") == "extra"), len(positive)))
+        return real_sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, *args, **kw)
+
+    monkeypatch.setattr(comfy.sample, "sample", recording_sample)
+    with ScriptedOpenAIServer(lambda r: "live " + tile_reply(r)) as server:
+        image, _, used = expand(comfy_host, inpaint_ckpt, source(), canvas_plan, server_mllm(comfy_host, server),
+                                conditioning=extra, live_captions=False)
+        assert not server.requests  # live captions off: the plan's captions, no MLLM call
+    count = len(canvas_plan.tiles)
+    assert seen == [(1, 2)] * count  # every tile: its text plus the extra conditioning, combined
+    assert [t["caption"] for t in json.loads(used)["tiles"]] == [t.caption for t in canvas_plan.tiles]
+    seen.clear()
+    expand(comfy_host, inpaint_ckpt, source(), canvas_plan)
+    assert seen == [(0, 1)] * count

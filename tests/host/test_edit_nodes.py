@@ -155,3 +155,129 @@ def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_hand
             apply(comfy_host, plan, segmenter, inpaint_parts, picture())
         assert len(server.requests) == 1  # step 2 was never localized
     assert not mm.processing_interrupted()
+
+
+# --- localize (box / segmenter / painted masks) and global_denoise, through the node ---
+
+def coffee(height=96, width=128):
+    """A real photo (skimage's coffee cup) at a small size, [1,H,W,3]."""
+    from skimage import data as skimage_data
+    pixels = torch.from_numpy(skimage_data.coffee()).permute(2, 0, 1)[None].float() / 255
+    small = torch.nn.functional.interpolate(pixels, size=(height, width), mode="area")
+    return small.permute(0, 2, 3, 1).contiguous()
+
+
+class LargeRegionSegmenter:
+    """Stand-in for a stock segmenter: any phrase gives the lower 60% of the image (the whole table).
+    Records what it was asked, instruction included."""
+
+    kind = "stand-in"
+
+    def __init__(self, found=True):
+        self.queries, self.found = [], found
+
+    def segment(self, image, query, node_id=None, instruction=""):
+        from genassist.nodes._segmenters import Segmentation
+        self.queries.append((query, instruction))
+        masks = torch.zeros(1 if self.found else 0, image.height, image.width)
+        if self.found:
+            masks[0, int(0.4 * image.height):, :] = 1
+        return Segmentation(masks, "the table" if self.found else "nothing")
+
+
+ADD_WITH_BOX = {"instruction": "add a glass of soda on the table", "action": "add",
+                "region": "the left part of the table", "prompt": "a glass of dark soda", "box": [100, 450, 300, 750]}
+
+
+def parse(comfy_host, *steps):
+    return node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": list(steps)}))[0]
+
+
+def test_add_step_with_a_box_edits_only_inside_the_grown_box_on_a_photo(comfy_host, inpaint_parts):
+    from genassist.editing.localize import box_pixels
+    image = coffee()
+    segmenter = LargeRegionSegmenter()
+    final, _, step_masks, log = apply(comfy_host, parse(comfy_host, ADD_WITH_BOX), segmenter, inpaint_parts, image)
+    x0, y0, x1, y1 = box_pixels(ADD_WITH_BOX["box"], 128, 96)
+    reach = 4 + 4  # grow_px + feather_px
+    allowed = torch.zeros(96, 128, dtype=torch.bool)
+    allowed[max(0, y0 - reach):y1 + reach, max(0, x0 - reach):x1 + reach] = True
+    assert segmenter.queries == []
+    assert step_masks[0].sum() > 0 and step_masks[0][~allowed].sum() == 0
+    assert torch.equal(final[0][~allowed], image[0][~allowed])
+    assert (final[0][allowed] != image[0][allowed]).any()
+    assert "mask: box (ellipse)" in log
+
+    no_box = {k: v for k, v in ADD_WITH_BOX.items() if k != "box"}
+    final, _, step_masks, log = apply(comfy_host, parse(comfy_host, no_box), segmenter, inpaint_parts, image)
+    assert segmenter.queries == [("the left part of the table", "add a glass of soda on the table")]
+    assert "mask: segmenter, 60.42% of the image" in log  # the old behaviour: the table-sized mask
+    assert step_masks[0][~allowed].sum() > 0
+
+
+def test_painted_masks_win_and_localize_modes(comfy_host, inpaint_parts):
+    image = coffee()
+    plan = parse(comfy_host, ADD_WITH_BOX, {**ADD_WITH_BOX, "instruction": "add a spoon"})
+    painted = torch.zeros(2, 48, 64)
+    painted[0, 5:10, 5:15] = 1
+    segmenter = LargeRegionSegmenter()
+    _, _, step_masks, log = apply(comfy_host, plan, segmenter, inpaint_parts, image, masks=painted)
+    assert "step 1/2" in log and "mask: painted mask" in log and "mask: box (ellipse)" in log
+    assert step_masks[0][40:, :].sum() == 0  # the painted mask's step stays in its corner
+    _, _, _, log = apply(comfy_host, plan, segmenter, inpaint_parts, image, localize="segmenter")
+    assert log.count("mask: segmenter") == 2
+    with pytest.raises(ValueError, match="'masks' holds 3 masks but the plan has 2 steps"):
+        apply(comfy_host, plan, segmenter, inpaint_parts, image, masks=torch.zeros(3, 8, 8))
+
+
+def test_global_denoise_is_an_img2img_that_keeps_earlier_steps(comfy_host, inpaint_parts):
+    """The tiny checkpoint's random VAE garbles any image it round-trips, so distances are measured from
+    the same step at denoise 0.01 (the round trip alone): what the sampler added on top of it."""
+    image = coffee()
+    glob = {"instruction": "make it warmer", "action": "global", "region": "", "prompt": "warm evening light"}
+    outs = {}
+    for strength in (0.01, 0.3, 0.9):
+        final, _, _, log = apply(comfy_host, parse(comfy_host, glob), LargeRegionSegmenter(), inpaint_parts, image,
+                                 global_denoise=strength)
+        outs[strength] = final
+        assert "mask: whole image, 100.00%" in log
+    diffs = {s: float((outs[s] - outs[0.01]).abs().mean()) for s in (0.3, 0.9)}
+
+    local_then_global = parse(comfy_host, ADD_WITH_BOX, glob)
+    kept = {}
+    for strength in (0.01, 0.5, 1.0):
+        _, step_images, step_masks, _ = apply(comfy_host, local_then_global, LargeRegionSegmenter(),
+                                              inpaint_parts, image, global_denoise=strength)
+        kept[strength] = step_images[1][step_masks[0] > 0]
+    local = {s: float((kept[s] - kept[0.01]).abs().mean()) for s in (0.5, 1.0)}
+    assert 0 < diffs[0.3] < diffs[0.9], diffs  # measured: 0.0198 < 0.0691
+    assert local[0.5] < local[1.0], local  # at the default the local step's pixels survive better (0.024 < 0.071)
+
+
+def test_lisa_query_carries_the_instruction(comfy_host):
+    from genassist.nodes._segmenters import edit_query
+    assert edit_query("the cup", "") == "the cup"
+    query = edit_query("the left part of  the table", "Add a glass of soda.")
+    assert query == "To add a glass of soda, which region of the image must change: the left part of the table?"
+
+
+def test_a_step_not_found_falls_back_to_its_box_refined_by_sam(comfy_host, inpaint_parts, sam_handle):
+    remove = {"instruction": "remove the cup", "action": "remove", "region": "the cup", "prompt": "an empty table",
+              "box": [300, 200, 600, 700]}
+    with ScriptedOpenAIServer(json.dumps({"explanation": "no cup", "objects": []})) as server:
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+                                                                              sam_handle, "0-1000", 256, 0)
+        passes = sam_handle.cache.encoder_passes
+        image = coffee()
+        direct = segmenter.segment_box(to_pil_image(image), (38, 19, 77, 67))
+        _, _, step_masks, log = apply(comfy_host, parse(comfy_host, remove), segmenter, inpaint_parts, image)
+        assert len(server.requests) == 1  # the region phrase was asked for first
+    assert direct is None or direct.shape == (96, 128)
+    assert sam_handle.cache.encoder_passes > passes  # SAM was asked for the box's mask
+    expected = "box (SAM)" if direct is not None else "box (ellipse)"
+    assert f"mask: {expected}" in log and "SKIPPED" not in log and step_masks[0].sum() > 0
+
+
+def to_pil_image(image):
+    from genassist.nodes._tensors import to_pil
+    return to_pil(image)[0]

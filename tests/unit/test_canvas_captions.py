@@ -132,6 +132,12 @@ def test_conditioning_text_puts_the_local_caption_first():
     assert conditioning_text(GLOBAL, "") == GLOBAL
 
 
+def test_conditioning_text_says_which_way_the_picture_grows():
+    text = conditioning_text(GLOBAL, "wet cobblestones.", "left")
+    assert text.startswith("wet cobblestones. ") and text.endswith("The picture continues to the left.")
+    assert conditioning_text(GLOBAL, "", "up").endswith("The picture continues upwards.")
+
+
 def test_canvas_view_shows_painted_pixels_and_unpainted_black():
     plan = layout_tiles(40, 30, 20, 0, 0, 0, tile_size=32, overlap=8)  # 60 x 30 canvas, source at x 20
     canvas = torch.full((30, 60, 3), 0.5)

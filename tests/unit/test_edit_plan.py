@@ -245,3 +245,42 @@ def test_arbitrary_text_gives_a_valid_plan_or_an_answer_error(text):
     assert len(plan) <= 6
     for step in plan.steps:
         assert step.action in ACTIONS and step.region.strip() and step.prompt.strip()
+
+
+# --- the optional box (0..1000 of the image at that step) ---
+
+def _one(**extra):
+    return {"steps": [{"instruction": "add a glass", "action": "add", "region": "the left part of the table",
+                       "prompt": "a glass of soda", **extra}]}
+
+
+def test_box_is_optional_and_round_trips():
+    from genassist.editing.plan import plan_from_json, plan_from_value
+    assert plan_from_value(_one()).steps[0].box is None
+    assert plan_from_value(_one(box=[])).steps[0].box is None
+    plan = plan_from_value(_one(bbox_2d=[100, 200.5, 300, 400]))
+    assert plan.steps[0].box == (100.0, 200.5, 300.0, 400.0)
+    again = plan_from_json(plan.to_json())
+    assert again.steps[0].box == plan.steps[0].box
+    assert json.loads(plan.to_json())["steps"][0]["box"] == [100, 200.5, 300, 400]
+    assert "box" not in plan_from_value(_one()).to_json()
+
+
+@pytest.mark.parametrize("box, words", [
+    ([1, 2, 3], "four numbers"), ("10 20 30 40", "four numbers"), ([0, 0, True, 10], "four numbers"),
+    ([0, 0, 1001, 10], "outside 0..1000"), ([-1, 0, 10, 10], "outside 0..1000"),
+    ([500, 10, 400, 20], "x0 < x1"), ([10, 30, 20, 30], "x0 < x1"),
+])
+def test_bad_box_names_step_and_field(box, words):
+    from genassist.editing.plan import PlanError, plan_from_value
+    value = {"steps": [_one()["steps"][0], _one(box=box)["steps"][0]]}
+    with pytest.raises(PlanError, match=r"step 2: field 'box'") as error:
+        plan_from_value(value)
+    assert words in str(error.value)
+
+
+def test_planning_prompt_asks_for_the_box():
+    from genassist.editing.planner import EXAMPLE_PLAN, planning_prompt
+    text = planning_prompt("put a glass on the table", 4)
+    assert '"box"' in text and "where the new thing goes" in text and "0 to 1000" in text
+    assert all(step.box is not None for step in EXAMPLE_PLAN.steps)

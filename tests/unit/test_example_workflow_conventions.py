@@ -119,7 +119,7 @@ def test_plain_note_does_not_count():
     ("## Inputs to change", "## Inputs", "no '## Inputs to change' section"),
     ("VRAM", "memory", "does not give the VRAM"),
     ("Estimates, not measured", "Numbers", "measured or estimates"),
-    ("sam_vit_h_4b8939.pth", "the SAM file", "does not name sam_vit_h_4b8939.pth in models/sams/"),
+    ("sam_vit_b_01ec64.safetensors", "the SAM file", "does not name sam_vit_b_01ec64.safetensors in models/sams/"),
     ("qwen3-vl:8b", "a Qwen model", "served model qwen3-vl:8b"),
 ])
 def test_incomplete_note_fails(old, new, expected):
@@ -194,7 +194,7 @@ def test_missing_or_stale_thumbnail_fails(tmp_path):
 def test_expected_missing_models_follow_the_frontend_rules():
     workflow = _load(SAMPLE)
     assert expected_missing_models(workflow) == ["checkpoints / sd-v1-5-inpainting.safetensors",
-                                                 "sams / sam_vit_h_4b8939.pth"]
+                                                 "sams / sam_vit_b_01ec64.safetensors"]
     twin = copy.deepcopy(_node(workflow, "CheckpointLoaderSimple"))
     twin["id"] = 999
     workflow["nodes"].append(twin)  # the same file twice is listed once

@@ -79,3 +79,26 @@ def test_missing_offline_and_unofficial_errors(tmp_path, monkeypatch):
                     url_for=lambda n: pytest.fail("no network when offline"))
     with pytest.raises(SamMissingError, match="not an official SAM file"):
         resolve_sam("other.pth", None, [str(tmp_path)], download=True)
+
+
+def test_the_hugging_face_safetensors_file_downloads_and_is_checked(http_server, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from genassist.segmentation.sam_model import HUB_FILES
+    from genassist.segmentation.sam_store import is_sam_safetensors
+
+    files, base = http_server
+    name = "sam_vit_b_01ec64.safetensors"
+    assert HUB_FILES[name].startswith("https://huggingface.co/") and HUB_FILES[name].endswith("/" + name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    files["/" + name] = (b"<html>not found</html>", 0)
+    with pytest.raises(OSError, match="checksum"):
+        resolve_sam(name, None, [str(tmp_path)], download=True, url_for=lambda n: f"{base}/{n}")
+    assert list(tmp_path.iterdir()) == []
+    good = tmp_path / "good.safetensors"
+    save_file({"image_encoder.patch_embed.proj.weight": torch.zeros(2, 3, 16, 16)}, str(good))
+    files["/" + name] = (good.read_bytes(), 0)
+    good.unlink()
+    path = resolve_sam(name, None, [str(tmp_path / "sams")], download=True, url_for=lambda n: f"{base}/{n}")
+    assert path.endswith(name) and is_sam_safetensors(path)
