@@ -58,3 +58,14 @@ def loads(text: str, what: str, error_type: type[Exception], max_chars: int = MA
                          ) from None
     except (ValueError, RecursionError) as error:
         raise error_type(f"{what} is not usable JSON: {error}") from None
+
+
+def try_loads(text: str, max_chars: int = MAX_JSON_CHARS, max_depth: int = MAX_JSON_DEPTH) -> tuple[bool, object]:
+    """(True, value), or (False, None) when text is not JSON within the limits: for bodies that may be
+    anything (a server's error page, a mangled stream chunk), where the caller reports the raw text."""
+    if len(text) > max_chars or nesting_depth(text) > max_depth:
+        return False, None
+    try:
+        return True, json.loads(text)
+    except (ValueError, RecursionError):
+        return False, None
