@@ -32,6 +32,8 @@ class Tally:
     def __init__(self, section: str):
         self.section = section
         self.counts: dict[str, Counter] = defaultdict(Counter)
+        self.last_error: Exception | None = None  # the allowed error of the last call, for its message
+        self.examples: dict[str, dict[str, str]] = defaultdict(dict)  # one message per parser and error type
 
     def call(self, name: str, allowed: tuple[type[Exception], ...], fn, *args, **kwargs):
         """fn(*args): the value, or None after one of `allowed` with a non-empty message; an internal
@@ -43,6 +45,8 @@ class Tally:
                 self.counts[name][f"internal: {type(error).__name__}"] += 1
                 raise
             self.counts[name][f"error: {type(error).__name__}"] += 1
+            self.last_error = error
+            self.examples[name].setdefault(type(error).__name__, str(error)[:200])
             return None
         except BaseException as error:
             self.counts[name][f"internal: {type(error).__name__}"] += 1
@@ -58,6 +62,7 @@ class Tally:
             report = {}
         report.setdefault(self.section, {}).update(
             {name: dict(sorted(c.items())) for name, c in sorted(self.counts.items())})
+        report.setdefault("example messages", {}).update(self.examples)
         path.write_text(json.dumps(report, indent=1, sort_keys=True))
         for name, counter in sorted(self.counts.items()):
             told = ", ".join(f"{kind} {n}" for kind, n in sorted(counter.items()))

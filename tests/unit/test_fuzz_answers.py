@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from harness.fuzz import FUZZ, Tally, dumps, hostile_json, json_values, mutated, text_any
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from genassist.mllm.parsing import AnswerError, mgie_clean, parse_generation_ans
 from genassist.mllm.structured_answer import StructuredAnswerError, ask_with_repair, extract_json
 from genassist.segmentation.grounding import CONVENTIONS, frame_for, parse_grounding
 from genassist.segmentation.lisa import seg_hidden_positions
+from harness.fuzz import FUZZ, Tally, dumps, hostile_json, json_values, mutated, text_any
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from harness.fuzz import FUZZ, Tally, deep_nesting, dumps, hostile_json, json_values, mutated
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from genassist.editing.planner import PlanAnswerError, parse_plan_answer, plan_e
 from genassist.mllm.backend import GenerationSettings
 from genassist.mllm.json_limits import MAX_JSON_DEPTH
 from genassist.mllm.structured_answer import StructuredAnswerError
+from harness.fuzz import FUZZ, Tally, dumps, hostile_json, json_values, mutated
 
 
 @pytest.fixture(scope="module")

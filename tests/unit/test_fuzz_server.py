@@ -1,12 +1,12 @@
 """Hostile server replies: stream chunks, whole bodies and error bodies end in a reply or a ServerError."""
 
 import pytest
-from harness.fuzz import FUZZ, Tally, dumps, hostile_json, json_values, text_any
 from hypothesis import given
 from hypothesis import strategies as st
 
 from genassist.mllm.openai_http import ServerError, error_object
 from genassist.mllm.openai_stream import StreamedReply, StreamReader, reply_from_body
+from harness.fuzz import FUZZ, Tally, dumps, hostile_json, json_values, text_any
 
 
 @pytest.fixture(scope="module")
