@@ -66,7 +66,7 @@ class Tally:
         path.write_text(json.dumps(report, indent=1, sort_keys=True))
         for name, counter in sorted(self.counts.items()):
             told = ", ".join(f"{kind} {n}" for kind, n in sorted(counter.items()))
-            print(f"[fuzz] {self.section} / {name}: {sum(counter.values())} cases ({told})")
+            print(f"[fuzz] {self.section} / {name}: {sum(counter.values())} cases ({told})")  # noqa: T201 - the summary
         return report
 
 

@@ -80,7 +80,7 @@ def test_refine_prompt_matrix(comfy_host, tally, mllm):
 ])
 def test_image_prompting_nodes_matrix(comfy_host, tally, mllm, node_id, call):
     instance = node(comfy_host, node_id)
-    for name, image in images().items():
+    for image in images().values():
         outcome(tally, node_id.removeprefix("GenAssist_"), ("image",), call, instance, mllm, image)
 
 
