@@ -6,6 +6,7 @@ import itertools
 import json
 
 import pytest
+
 from harness.fuzz import Tally
 from harness.openai_server import ScriptedOpenAIServer
 from harness.shapes import images, masks, outcome
