@@ -89,3 +89,8 @@ def test_mask_helper_names_both_shapes():
 
     with pytest.raises(ValueError, match=r"mask holds 2 masks \(2x24x32\) but the image batch is 3 \(3x24x32x3\)"):
         mask_for(torch.zeros(3, *SIDE, 3), torch.zeros(2, *SIDE))
+
+
+def test_a_runaway_text_input_is_refused_naming_the_limit(comfy_host, mllm):
+    with pytest.raises(ValueError, match=r"at most 200000, MAX_PROMPT_CHARS"):
+        node(comfy_host, "GenAssist_PlanEdit").plan(mllm, images()["24x32"], "add a cat " * 30_000, 0, 4, 256, 0.2)

@@ -156,3 +156,26 @@ def test_well_formed_grounding_answers_parse_to_pixels(tally, found, fence):
     objects, _ = tally.call("grounding answer (0-1000, well formed)", (), parse_grounding, text,
                             frame_for("0-1000", 2000, 500))
     assert [o.box for o in objects] == [(b[0] * 2.0, b[1] * 0.5, b[2] * 2.0, b[3] * 0.5) for _, b in found]
+
+
+@FUZZ
+@given(hostile_json(st.one_of(st.dictionaries(st.sampled_from(["[SEG]", "<im_start>", "<im_end>"]),
+                                              st.one_of(st.integers(0, 40000), json_values), max_size=3),
+                              st.fixed_dictionaries({"added_tokens_decoder": st.dictionaries(
+                                  st.one_of(st.integers(0, 40000).map(str), text_any),
+                                  st.one_of(st.fixed_dictionaries({"content": text_any}), json_values),
+                                  max_size=3)}))),
+       st.sampled_from(["added_tokens.json", "tokenizer_config.json"]))
+def test_lisa_tokenizer_files_give_tokens_or_an_error_naming_the_file(tally, text, file_name):
+    import tempfile
+    from pathlib import Path
+
+    from genassist.segmentation.lisa_tokenizer import _added_tokens
+
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, file_name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        added = tally.call("LISA tokenizer files (added tokens)", (ValueError,), _added_tokens, folder, 32000)
+        if added is None:
+            assert file_name in str(tally.last_error)
+        else:
+            assert all(isinstance(k, str) and isinstance(v, int) for k, v in added.items())
