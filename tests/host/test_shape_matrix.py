@@ -73,15 +73,17 @@ def test_refine_prompt_matrix(comfy_host, tally, mllm):
             assert len(result[0]) == (image.shape[0] if image.dim() == 4 else 1), (i, m)
 
 
-@pytest.mark.parametrize("node_id, call", [
-    ("GenAssist_ExpressiveInstruction", lambda n, mllm, image: n.express(mllm, image, "make it snowy", 0, 64, 0.2)),
-    ("GenAssist_PlanEdit", lambda n, mllm, image: n.plan(mllm, image, "add a cat", 0, 4, 256, 0.2)),
-    ("GenAssist_PlanCanvas", lambda n, mllm, image: n.plan(mllm, image, "a snowy field", 16, 0, 0, 8, 64, 0, 0)),
+@pytest.mark.parametrize("node_id, title, call", [
+    ("GenAssist_ExpressiveInstruction", "Expressive Instruction",
+     lambda n, mllm, image: n.express(mllm, image, "make it snowy", 0, 64, 0.2)),
+    ("GenAssist_PlanEdit", "Plan Edit", lambda n, mllm, image: n.plan(mllm, image, "add a cat", 0, 4, 256, 0.2)),
+    ("GenAssist_PlanCanvas", "Plan Canvas",
+     lambda n, mllm, image: n.plan(mllm, image, "a snowy field", 16, 0, 0, 8, 64, 0, 0)),
 ])
-def test_image_prompting_nodes_matrix(comfy_host, tally, mllm, node_id, call):
+def test_image_prompting_nodes_matrix(comfy_host, tally, mllm, node_id, title, call):
     instance = node(comfy_host, node_id)
     for image in images().values():
-        outcome(tally, node_id.removeprefix("GenAssist_"), ("image",), call, instance, mllm, image)
+        outcome(tally, title, ("image",), call, instance, mllm, image)
 
 
 def test_mask_helper_names_both_shapes():
