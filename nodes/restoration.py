@@ -96,7 +96,8 @@ class GenAssist_Restore:
                 "reference": ("IMAGE", {"tooltip": "The original image (for outpainting, the padded canvas). "
                                                    "Only pixels outside the mask are used."}),
                 "mask": ("MASK", {"tooltip": "1 = generated region to restore, 0 = original pixels to keep. "
-                                             "Resized to the reference."}),
+                                             "Resized to the reference; one mask, or one per image. A batch of "
+                                             "1 in any input is shared with the others."}),
                 "seed": types.seed_input("Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
                                             "give the same output."),
                 "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32,
@@ -177,7 +178,8 @@ class GenAssist_HarmonizeSeams:
                 "image": ("IMAGE", {"tooltip": "The generated image (resized to the reference if needed)."}),
                 "reference": ("IMAGE", {"tooltip": "The original image. Only pixels outside the mask are read."}),
                 "mask": ("MASK", {"tooltip": "1 = generated region, 0 = original pixels. Resized to the "
-                                             "reference."}),
+                                             "reference; one mask, or one per image. A batch of 1 in any input "
+                                             "is shared with the others."}),
             },
             "optional": {
                 "seam_width": ("INT", {"default": 0, "min": 0, "max": 256, "step": 1,
