@@ -1,10 +1,10 @@
 """The bracket-depth scan that guards every JSON reader agrees with the real nesting, strings skipped."""
 
 import pytest
-from harness.fuzz import FUZZ, dumps, json_values
 from hypothesis import given
 
 from genassist.mllm.json_limits import MAX_JSON_DEPTH, loads, nesting_depth
+from harness.fuzz import FUZZ, dumps, json_values
 
 
 def depth(value) -> int:
