@@ -11,7 +11,7 @@ an earlier tile when its turn comes.
 
 import math
 
-from .plan import CanvasPlan, Rect, Tile
+from .plan import MAX_CANVAS_SIDE, MAX_TILES, CanvasPlan, Rect, Tile
 
 MIN_STEP = 8
 
@@ -64,6 +64,17 @@ def layout_tiles(source_width: int, source_height: int, left: int, top: int, rig
     if source_width < 1 or source_height < 1:
         raise ValueError(f"the source image is empty ({source_width}x{source_height})")
     width, height = left + source_width + right, top + source_height + bottom
+    if max(width, height) > MAX_CANVAS_SIDE:
+        raise ValueError(f"the canvas would be {width}x{height} px; at most {MAX_CANVAS_SIDE} px per side "
+                         "(MAX_CANVAS_SIDE): use smaller margins")
+    parts = {name: math.ceil(length / step) for name, length in
+             (("left", left), ("right", right), ("top", top), ("bottom", bottom), ("w", source_width),
+              ("h", source_height))}
+    side_cols, side_rows = parts["left"] + parts["right"], parts["top"] + parts["bottom"]
+    count = side_cols * parts["h"] + side_rows * parts["w"] + side_cols * side_rows
+    if count > MAX_TILES:
+        raise ValueError(f"this layout needs {count} tiles; at most {MAX_TILES} (MAX_TILES) are allowed: use a "
+                         "larger tile_size, less overlap or smaller margins")
     source = Rect(left, top, source_width, source_height)
     columns = {"left": _outward(0, left, step, True), "right": _outward(source.right, right, step, False)}
     rows = {"up": _outward(0, top, step, True), "down": _outward(source.bottom, bottom, step, False)}

@@ -12,13 +12,17 @@ canvas pixel outside the source exactly once, and every tile borders the source 
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..editing.plan import PlanError  # one error type for a bad plan, edit or canvas
+from ..mllm.json_limits import loads
 
 DIRECTIONS = ("left", "right", "up", "down")
+MAX_CANVAS_SIDE = 49152  # a 16384 px image with 16384 px margins; larger canvases do not fit in memory
+MAX_TILES = 4096  # each tile is one sampling run: more is days of work, not a plan
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,14 @@ class CanvasPlan:
                 f"({self.source.x},{self.source.y}), {len(self.tiles)} tiles)")
 
 
-def _integer(value, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise PlanError(f"{where} must be a whole number, got {value!r}")
+def _integer(value, where: str, minimum: int, maximum: int = MAX_CANVAS_SIDE) -> int:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not (math.isfinite(value) and value.is_integer()))):
+        raise PlanError(f"{where} must be a whole number, got {str(value)[:40]}")
     if value < minimum:
-        raise PlanError(f"{where} must be at least {minimum}, got {value!r}")
+        raise PlanError(f"{where} must be at least {minimum}, got {str(value)[:40]}")
+    if value > maximum:
+        raise PlanError(f"{where} is {str(value)[:40]}; at most {maximum} (MAX_CANVAS_SIDE) is allowed")
     return int(value)
 
 
@@ -147,11 +154,9 @@ def _parse_tile(obj, index: int, width: int, height: int) -> Tile:
 
 def plan_from_json(text: str) -> CanvasPlan:
     """Parse and validate an (edited) plan; raises PlanError naming the tile and the field."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno}, column {error.colno}"
-        raise PlanError(f"the plan is not valid JSON: {error.msg} at {where}") from None
+    if not isinstance(text, str) or not text.strip():
+        raise PlanError("the plan JSON is empty: write the plan object, or connect Plan Canvas's plan_json")
+    data = loads(text, "the plan", PlanError)
     if not isinstance(data, dict):
         raise PlanError("the plan must be a JSON object with global_caption, width, height, source, tiles")
     width = _integer(_field(data, "width", "plan"), "plan: field 'width'", 1)
@@ -166,6 +171,9 @@ def plan_from_json(text: str) -> CanvasPlan:
     tiles_data = _field(data, "tiles", "plan")
     if not isinstance(tiles_data, list):
         raise PlanError("plan: field 'tiles' must be a list")
+    if len(tiles_data) > MAX_TILES:
+        raise PlanError(f"plan: {len(tiles_data)} tiles; at most {MAX_TILES} (MAX_TILES) are allowed: use "
+                        "larger tiles, less overlap or smaller margins")
     plan = CanvasPlan(_text(data, "global_caption", "plan"), width, height, source,
                       [_parse_tile(t, i, width, height) for i, t in enumerate(tiles_data)], source_caption,
                       tile_size)

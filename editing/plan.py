@@ -18,6 +18,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ..mllm.json_limits import loads
+
 ACTIONS = ("add", "remove", "replace", "attribute", "global")
 FIELDS = ("instruction", "action", "region", "prompt")
 MAX_PLAN_STEPS = 32  # a longer hand-written plan is a mistake, not a plan
@@ -206,8 +208,4 @@ def plan_from_json(text: str) -> EditPlan:
         raise PlanError('the plan JSON is empty: write {"steps": [...]} ({"steps": []} for no change)')
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text
-    try:
-        value = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise PlanError(f"the plan is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
-    return plan_from_value(value)
+    return plan_from_value(loads(body, "the plan", PlanError))

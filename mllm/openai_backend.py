@@ -5,14 +5,13 @@ never stored in a workflow. Sending and retrying: openai_http; reading a stream:
 import base64
 import http.client
 import io
-import json
 import logging
 import os
 import urllib.parse
 
 from .backend import GenerationSettings, Message
-from .openai_http import Cancelled, Requester, ServerError, cancel_unblocks, error_object, seconds
-from .openai_stream import EmptyStream, StreamedReply, StreamReader
+from .openai_http import Cancelled, Requester, ServerError, cancel_unblocks, seconds
+from .openai_stream import EmptyStream, StreamedReply, StreamReader, reply_from_body
 
 __all__ = ["OpenAIBackend", "ServerError", "validate_base_url"]
 
@@ -175,24 +174,10 @@ class OpenAIBackend:
         if not raw.strip():
             raise ServerError(f"{self.base_url} answered HTTP {response.status} with an empty body: see the "
                               "server's log")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ServerError(f"{self.base_url} answered with something that is not JSON: "
-                              f"{error_object(raw)['message'][:200]!r} (is base_url the server's …/v1 "
-                              "address?)") from None
-        if isinstance(data, dict) and "error" in data:
-            raise ServerError(f"{self.base_url} reported: {error_object(raw)['message']}", error=error_object(raw))
-        try:
-            choice = data["choices"][0]
-            message = choice["message"]
-        except (KeyError, IndexError, TypeError) as error:
-            raise ServerError(f"unexpected reply from {self.base_url}: {raw[:300]}") from error
+        reply = reply_from_body(raw, self.base_url)
         if stream_asked:
             log.info("GenAssist: %s answered without streaming although asked to stream", self.base_url)
-        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-        return StreamedReply(text=message.get("content") or "", reasoning=reasoning if isinstance(reasoning, str)
-                             else "", finish_reason=choice.get("finish_reason"), done=True)
+        return reply
 
     def _check_finish(self, reply: StreamedReply, settings: GenerationSettings) -> None:
         if reply.finish_reason in _BLOCKED:

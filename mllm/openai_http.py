@@ -18,6 +18,8 @@ import time
 import urllib.error
 import urllib.request
 
+from .json_limits import try_loads
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 502, 503)
@@ -49,15 +51,14 @@ def seconds(timeout: float) -> str:
 def error_object(body: str) -> dict:
     """The server's error as {"message", "type", "code", "param"}: OpenAI, llama.cpp, Ollama and new vLLM
     nest it under "error"; older vLLM puts it at the top level; FastAPI servers use "detail"."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {"message": " ".join(body.split())[:500]}
+    decoded, data = try_loads(body)
+    if not decoded:
+        return {"message": " ".join(body[:10_000].split())[:500]}
     if isinstance(data, dict):
         inner = data.get("error", data)
         if isinstance(inner, dict):
             message = inner.get("message") or inner.get("detail") or json.dumps(inner)[:500]
-            return {**inner, "message": str(message)}
+            return {**inner, "message": str(message)[:2000]}
         if inner is not None:
             return {"message": str(inner)[:500]}
     return {"message": json.dumps(data)[:500]}

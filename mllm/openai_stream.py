@@ -11,19 +11,14 @@ import http.client
 import json
 from dataclasses import dataclass
 
+from .json_limits import try_loads
 from .openai_http import ServerError, error_object, seconds
 
 _STRAY_LIMIT = 2000  # characters of non-event text kept for the error message
 
 
 def _is_whole(data: str) -> bool:
-    if data.strip() == "[DONE]":
-        return True
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
+    return data.strip() == "[DONE]" or try_loads(data)[0]
 
 
 class EmptyStream(ServerError):
@@ -105,10 +100,7 @@ class StreamReader:
         if data.strip() == "[DONE]":
             self.reply.done = True
             return
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            chunk = None
+        chunk = try_loads(data)[1]
         if not isinstance(chunk, dict):
             raise ServerError(f"{self.server} sent a malformed stream chunk after {self.reply.progress()}: "
                               f"{data[:200]!r}. The server or a proxy in between mangled the stream; try stream "
@@ -149,3 +141,29 @@ class StreamReader:
         return ServerError(f"{self.server} cut off the answer after {self.reply.progress()} ({how}): the server "
                            "may have crashed, run out of memory or been restarted; see its log. The partial answer "
                            f"was not used: {self.reply.text[-120:]!r}")
+
+
+MAX_BODY_CHARS = 16_000_000  # a whole (non-streamed) answer; larger is not a chat reply
+
+
+def reply_from_body(raw: str, server: str) -> StreamedReply:
+    """A non-streamed chat-completions body -> the reply; ServerError naming what is wrong with it."""
+    decoded, data = try_loads(raw, max_chars=MAX_BODY_CHARS)
+    if not decoded:
+        raise ServerError(f"{server} answered with something that is not JSON: {error_object(raw)['message'][:200]!r} "
+                          "(is base_url the server's …/v1 address?)")
+    if isinstance(data, dict) and "error" in data:
+        detail = error_object(raw)
+        raise ServerError(f"{server} reported: {detail['message']}", error=detail)
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise ServerError(f"unexpected reply from {server} (no choices[0].message object): {raw[:300]}")
+    text, reasoning = message.get("content"), message.get("reasoning_content") or message.get("reasoning")
+    if text is not None and not isinstance(text, str):
+        raise ServerError(f"unexpected reply from {server}: choices[0].message.content is "
+                          f"{type(text).__name__}, not text: {raw[:300]}")
+    finish = choice.get("finish_reason")
+    return StreamedReply(text=text or "", reasoning=reasoning if isinstance(reasoning, str) else "",
+                         finish_reason=None if finish is None else str(finish)[:100], done=True)

@@ -13,12 +13,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .backend import GenerationSettings, Message
+from .json_limits import check_json_text
 from .parsing import END_TAG, START_TAG, split_thinking
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 T = TypeVar("T")
+MAX_ANSWER_CHARS = 200_000  # far beyond any max_new_tokens; bounds the reader's time on a runaway answer
+MAX_DECODE_ATTEMPTS = 16  # opening brackets tried per candidate: prose full of brackets stays linear
 
 
 class StructuredAnswerError(ValueError):
@@ -36,7 +39,17 @@ def _decode_at(candidate: str, start: int):
     end = max(tail.rfind("}"), tail.rfind("]"))
     if end == -1:
         raise ValueError("no closing bracket")
-    body = tail[:end + 1]
+    # the balanced span first (one object among several), then up to the last bracket (a stray one inside)
+    for body in dict.fromkeys((tail[:_closing_index(tail, 0)], tail[:end + 1])):
+        try:
+            return _repaired(body)
+        except ValueError:
+            continue
+    raise ValueError("not JSON nor a literal")
+
+
+def _repaired(body: str):
+    """body as JSON with trailing commas dropped, else as a Python literal; ValueError if neither."""
     try:
         return json.loads(_TRAILING_COMMA.sub(r"\1", body))
     except json.JSONDecodeError:
@@ -82,15 +95,19 @@ def extract_json(text: str):
     is never returned: a fragment of a broken answer would silently stand for the whole of it."""
     visible, _ = split_thinking(text or "")
     visible = visible.replace(START_TAG, " ").replace(END_TAG, " ")
+    check_json_text(visible, "the answer", StructuredAnswerError, max_chars=MAX_ANSWER_CHARS)
     fenced = _FENCE.search(visible)
     candidates = ([fenced.group(1)] if fenced else []) + [visible]
     saw_bracket = False
     for candidate in candidates:
-        blocked_until = 0
+        blocked_until, attempts = 0, 0
         for start, char in enumerate(candidate):
             if char not in "[{" or start < blocked_until:
                 continue
             saw_bracket = True
+            attempts += 1
+            if attempts > MAX_DECODE_ATTEMPTS:
+                break
             try:
                 return _decode_at(candidate, start)
             except (ValueError, RecursionError):

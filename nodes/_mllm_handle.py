@@ -18,6 +18,7 @@ from ._oom import MLLM_ADVICE, fail_on_oom
 from ._progress import check_interrupt, text_streamer
 
 log = logging.getLogger("GenAssist")
+MAX_PROMPT_CHARS = 200_000  # ~50k tokens, past any supported model's context: a pasted file, not a request
 
 
 def default_cache_dir() -> str:
@@ -61,6 +62,10 @@ class MLLMHandle:
         return f"MLLMHandle({self.family}: {self.name})"
 
     def generate(self, messages: list[Message], settings: GenerationSettings, node_id=None) -> str:
+        chars = sum(len(message.text) for message in messages)
+        if chars > MAX_PROMPT_CHARS:
+            raise ValueError(f"the request to {self.name} is {chars} characters long (at most {MAX_PROMPT_CHARS}, "
+                             "MAX_PROMPT_CHARS): shorten the text or instruction input")
         key = answer_key(self.backend, messages, settings) if self.cache else None
         if key and (cached := self.cache.get(key)) is not None:
             log.info("GenAssist: cached answer from %s", self.name)

@@ -6,37 +6,69 @@ import torch.nn.functional as F
 from PIL import Image
 
 
-def as_rgb(image: torch.Tensor) -> torch.Tensor:
-    """IMAGE [B,H,W,C] (any float dtype, C 1/3/4) -> float32 [B,H,W,3] on CPU."""
-    if image.dim() == 3:
+def _shape(tensor) -> str:
+    return "x".join(str(side) for side in tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+
+
+def finite(tensor: torch.Tensor) -> torch.Tensor:
+    """NaN pixels read as 0, +inf as 1, -inf as 0 (a NaN would otherwise spread through every later step)."""
+    return torch.nan_to_num(tensor, nan=0.0, posinf=1.0, neginf=0.0)
+
+
+def as_rgb(image: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """IMAGE [B,H,W,C] (any float dtype, C 1/3/4; a 4th, alpha, channel is dropped, as ComfyUI's core nodes
+    do) -> finite float32 [B,H,W,3] on CPU. Anything else is a ValueError naming the input and its shape."""
+    if isinstance(image, torch.Tensor) and image.dim() == 3:
         image = image.unsqueeze(0)
-    image = image.float().cpu()
-    channels = image.shape[-1]
-    if channels == 1:
+    if (not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] not in (1, 3, 4)
+            or min(image.shape[:3]) < 1):
+        raise ValueError(f"{name} must be an IMAGE [batch, height, width, channels] with 1, 3 or 4 channels "
+                         f"and at least 1 px, got {_shape(image)}")
+    image = finite(image.float().cpu())
+    if image.shape[-1] == 1:
         return image.expand(-1, -1, -1, 3).contiguous()
-    if channels >= 3:
-        return image[..., :3].contiguous()
-    raise ValueError(f"IMAGE must have 1, 3 or 4 channels, got {channels}")
+    return image[..., :3].contiguous()
 
 
-def mask_for(image: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """MASK ([H,W] or [B,H,W]) resized to the image and broadcast to its batch -> float32 [B,H,W] 0..1.
-    None gives an all-zero mask. A mask batch of 1 is shared; any other mismatch is an error."""
+def as_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
+    """MASK [H,W], [B,H,W] (or [B,1,H,W] / [B,H,W,1]) -> finite float32 [B,H,W] on CPU."""
+    if isinstance(mask, torch.Tensor):
+        if mask.dim() == 2:
+            mask = mask.unsqueeze(0)
+        elif mask.dim() == 4 and 1 in (mask.shape[1], mask.shape[3]):
+            mask = mask.squeeze(1) if mask.shape[1] == 1 else mask.squeeze(3)
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 3 or min(mask.shape) < 1:
+        raise ValueError(f"{name} must be a MASK [batch, height, width] of at least 1 px, got {_shape(mask)}")
+    return finite(mask.float().cpu())
+
+
+def mask_for(image: torch.Tensor, mask: torch.Tensor | None, name: str = "mask") -> torch.Tensor:
+    """MASK resized (bilinear, as ComfyUI's core compositing does) to the image [B,H,W,C] and broadcast to its
+    batch -> float32 [B,H,W] 0..1. None gives an all-zero mask. A mask batch of 1 is shared; any other
+    mismatch is a ValueError naming both shapes."""
     batch, height, width = image.shape[0], image.shape[1], image.shape[2]
     if mask is None:
         return torch.zeros(batch, height, width)
-    mask = mask.float().cpu()
-    if mask.dim() == 2:
-        mask = mask.unsqueeze(0)
+    mask = as_mask(mask, name)
+    if mask.shape[0] not in (1, batch):
+        raise ValueError(f"{name} holds {mask.shape[0]} masks ({_shape(mask)}) but the image batch is {batch} "
+                         f"({_shape(image)}); give one mask, or one per image")
     if mask.shape[1:] != (height, width):
         mask = F.interpolate(mask.unsqueeze(1), size=(height, width), mode="bilinear",
                              align_corners=False).squeeze(1)
     if mask.shape[0] == 1 and batch > 1:
         mask = mask.expand(batch, -1, -1)
-    if mask.shape[0] != batch:
-        raise ValueError(f"mask batch {mask.shape[0]} does not match image batch {batch}; "
-                         "give one mask, or one per image")
     return mask.clamp(0, 1).contiguous()
+
+
+def same_batch(node: str, **tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Broadcast batch-1 inputs to the largest batch (in the order given); any other mismatch is a
+    ValueError naming each input and its shape."""
+    batch = max(t.shape[0] for t in tensors.values())
+    if any(t.shape[0] not in (1, batch) for t in tensors.values()):
+        shapes = ", ".join(f"{name} {_shape(t)}" for name, t in tensors.items())
+        raise ValueError(f"{node}: batch sizes do not match ({shapes}); give one item or {batch} for each input")
+    return [t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 else t for t in tensors.values()]
 
 
 def to_pil(image: torch.Tensor) -> list[Image.Image]:

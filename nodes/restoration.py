@@ -15,7 +15,7 @@ from . import _types as types
 from ._memory import load_for_inference, preferred_dtype, wrap_model
 from ._oom import GENERAL_ADVICE, retry_on_oom
 from ._progress import check_interrupt, progress_bar
-from ._tensors import as_rgb, mask_for
+from ._tensors import as_rgb, mask_for, same_batch
 
 log = logging.getLogger("GenAssist")
 
@@ -41,20 +41,10 @@ class Restorer:
         return self.patcher.model
 
 
-def _to_nchw(image: torch.Tensor) -> torch.Tensor:
-    return as_rgb(image).permute(0, 3, 1, 2).contiguous()
-
-
-def _same_batch(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """Broadcast batch-1 inputs to the largest batch; any other mismatch is an error."""
-    batch = max(t.shape[0] for t in tensors)
-    out = []
-    for t in tensors:
-        if t.shape[0] not in (1, batch):
-            raise ValueError(f"batch sizes {[x.shape[0] for x in tensors]} do not match; give one item or "
-                             f"{batch} for each input")
-        out.append(t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 else t)
-    return out
+def _image_pair(node: str, image: torch.Tensor, reference: torch.Tensor) -> list[torch.Tensor]:
+    """image and reference as [B,3,H,W], a batch of 1 shared with the other input's batch."""
+    pair = same_batch(node, image=as_rgb(image, "image"), reference=as_rgb(reference, "reference"))
+    return [t.permute(0, 3, 1, 2).contiguous() for t in pair]
 
 
 class GenAssist_LoadDiffRIR:
@@ -109,7 +99,8 @@ class GenAssist_Restore:
                 "reference": ("IMAGE", {"tooltip": "The original image (for outpainting, the padded canvas). "
                                                    "Only pixels outside the mask are used."}),
                 "mask": ("MASK", {"tooltip": "1 = generated region to restore, 0 = original pixels to keep. "
-                                             "Resized to the reference."}),
+                                             "Resized to the reference; one mask, or one per image. A batch of "
+                                             "1 in any input is shared with the others."}),
                 "seed": types.seed_input("Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
                                             "give the same output."),
                 "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32,
@@ -128,7 +119,7 @@ class GenAssist_Restore:
         if tile_size and (tile_size < 64 or tile_overlap >= tile_size):
             raise ValueError(f"tile_size must be 0 or >= 64 and larger than tile_overlap "
                              f"(got {tile_size}, {tile_overlap})")
-        image, reference = _same_batch(_to_nchw(image), _to_nchw(reference))
+        image, reference = _image_pair("Restore", image, reference)
         masks = mask_for(reference.permute(0, 2, 3, 1), mask).unsqueeze(1)
         scale = restorer.model.scale
         height, width = reference.shape[-2:]
@@ -209,7 +200,8 @@ class GenAssist_HarmonizeSeams:
                 "image": ("IMAGE", {"tooltip": "The generated image (resized to the reference if needed)."}),
                 "reference": ("IMAGE", {"tooltip": "The original image. Only pixels outside the mask are read."}),
                 "mask": ("MASK", {"tooltip": "1 = generated region, 0 = original pixels. Resized to the "
-                                             "reference."}),
+                                             "reference; one mask, or one per image. A batch of 1 in any input "
+                                             "is shared with the others."}),
             },
             "optional": {
                 "seam_width": ("INT", {"default": 0, "min": 0, "max": 256, "step": 1,
@@ -220,7 +212,7 @@ class GenAssist_HarmonizeSeams:
         }
 
     def harmonize(self, image, reference, mask, seam_width=0, unique_id=None):
-        image, reference = _same_batch(_to_nchw(image), _to_nchw(reference))
+        image, reference = _image_pair("Harmonize Seams", image, reference)
         masks = mask_for(reference.permute(0, 2, 3, 1), mask).unsqueeze(1)
         image = resize_to(image, *reference.shape[-2:])
         bar = progress_bar(image.shape[0], unique_id)

@@ -9,11 +9,12 @@ in training; transformers 5 has no slow Llama tokenizer at all. Hence this small
 ``tokenizer.model`` + ``added_tokens.json``, with the subset of the tokenizer API the pack uses.
 """
 
-import json
 import logging
 import os
 import re
 from dataclasses import dataclass
+
+from ..mllm.json_limits import loads
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,28 @@ class Encoding:
     input_ids: list[int]
 
 
+def _read_json(path: str, kind: type):
+    """A tokenizer file's JSON value of the expected kind; ValueError naming the file otherwise."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        value = loads(f.read(), path, ValueError)
+    if not isinstance(value, kind):
+        raise ValueError(f"{path} must hold a JSON {kind.__name__}, got {type(value).__name__}: the LISA folder is "
+                         "damaged; copy the file again from the checkpoint")
+    return value
+
+
 def _tokenizer_config(folder: str) -> dict:
     path = os.path.join(folder, "tokenizer_config.json")
     if not os.path.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return _read_json(path, dict)
+
+
+def _token_id(path: str, token, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise ValueError(f"{path}: token {str(token)[:40]!r} has id {str(value)[:40]!r}, not a whole number: the "
+                         "LISA folder is damaged; copy the file again from the checkpoint")
+    return int(value)
 
 
 def _added_tokens(folder: str, base_size: int) -> dict[str, int]:
@@ -38,10 +55,14 @@ def _added_tokens(folder: str, base_size: int) -> dict[str, int]:
     added_tokens_decoder entries beyond the base vocabulary)."""
     path = os.path.join(folder, "added_tokens.json")
     if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return {str(k): int(v) for k, v in json.load(f).items()}
+        return {str(k): _token_id(path, k, v) for k, v in _read_json(path, dict).items()}
+    path = os.path.join(folder, "tokenizer_config.json")
     decoder = _tokenizer_config(folder).get("added_tokens_decoder") or {}
-    return {entry["content"]: int(i) for i, entry in decoder.items() if int(i) >= base_size}
+    if not isinstance(decoder, dict) or not all(isinstance(e, dict) and "content" in e for e in decoder.values()):
+        raise ValueError(f"{path}: added_tokens_decoder must map ids to {{\"content\": ...}} objects: the LISA "
+                         "folder is damaged; copy the file again from the checkpoint")
+    ids = {str(entry["content"]): _token_id(path, entry["content"], i) for i, entry in decoder.items()}
+    return {token: i for token, i in ids.items() if i >= base_size}
 
 
 class LisaTokenizer:

@@ -1,0 +1,108 @@
+"""Shape matrix of the nodes that run a (tiny) model: Restore, Segment (grounded SAM and LISA), Apply Edit
+Plan and Expand Canvas. Each call samples or runs a network on CPU, so each gets a smaller matrix than
+the weight-free nodes: every odd IMAGE once, MASK variants where the node takes one."""
+
+import itertools
+import json
+
+import pytest
+
+from harness.fuzz import Tally
+from harness.openai_server import ScriptedOpenAIServer
+from harness.shapes import images, masks, outcome
+
+BOX = json.dumps({"explanation": "there", "objects": [{"label": "it", "box": [100, 100, 900, 900]}]})
+PLAN = json.dumps({"steps": [{"instruction": "add a cup", "action": "add", "region": "the table",
+                              "prompt": "a red cup"}]})
+IMAGES = images()
+MASKS = masks()
+FEW_MASKS = ("same size", "other size 7x5", "empty", "batch 2", "NaN/inf", "bad 1x2x3x4")
+
+
+def node(comfy_host, node_id):
+    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
+
+
+@pytest.fixture(scope="module")
+def tally():
+    collected = Tally("nodes")
+    yield collected
+    collected.flush()
+
+
+@pytest.fixture(scope="module")
+def grounded(comfy_host, tiny):
+    (sam,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
+    with ScriptedOpenAIServer(BOX) as server:
+        (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False, False)
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam, "0-1000", 256, 0)
+        yield segmenter
+
+
+@pytest.fixture(scope="module")
+def inpaint_parts(comfy_host, tiny):
+    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+
+
+def _batch(image) -> int:
+    return image.shape[0] if image.dim() == 4 else 1
+
+
+@pytest.mark.slow
+def test_restore_matrix(comfy_host, tiny, tally):
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=1), "auto")
+    restore = node(comfy_host, "GenAssist_Restore").restore
+    reference = IMAGES["24x32"]
+    combos = [(i, "24x32", m) for i, m in itertools.product(IMAGES, FEW_MASKS)]
+    combos += [("24x32", r, "other size 7x5") for r in IMAGES if r != "24x32"]
+    for i, r, m in combos:
+        image, reference = IMAGES[i], IMAGES[r]
+        result = outcome(tally, "Restore", ("image", "reference", "mask"), restore, restorer, image, reference,
+                         MASKS[m], seed=0, tile_size=0, tile_overlap=0)
+        if result is not None:
+            assert result[0].shape == (max(_batch(image), _batch(reference)), *reference.shape[-3:-1], 3), (i, r, m)
+
+
+@pytest.mark.slow
+def test_segment_matrix(comfy_host, tiny, tally, grounded):
+    (lisa,) = node(comfy_host, "GenAssist_LoadLISA").load(tiny.lisa(), "clip-vit-large-patch14", "auto", "none", 16,
+                                                          False)
+    segment = node(comfy_host, "GenAssist_Segment").segment
+    lisa_images = ("1x1 px", "8x4096 thin", "RGBA", "NaN/inf", "2 channels")  # LISA is the slow one
+    combos = [("grounded SAM", grounded, i) for i in IMAGES] + [("LISA", lisa, i) for i in lisa_images]
+    for name, segmenter, i in combos:
+        image = IMAGES[i]
+        result = outcome(tally, f"Segment ({name})", ("image",), segment, segmenter, image, "the cup", "union", 2, 2)
+        if result is not None:
+            mask, _, preview = result
+            assert mask.shape == (_batch(image), *image.shape[-3:-1]) and preview.shape[-1] == 3, (name, i)
+
+
+@pytest.mark.slow
+def test_apply_edit_plan_matrix(comfy_host, tally, grounded, inpaint_parts):
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(PLAN)
+    model, clip, vae = inpaint_parts
+    apply = node(comfy_host, "GenAssist_ApplyEditPlan").apply
+    for name in ("24x32", "1x1 px", "8x4096 thin", "RGBA", "1 channel", "no batch dim", "NaN/inf", "2 channels",
+                 "empty batch", "5 dims"):
+        image = IMAGES[name]
+        result = outcome(tally, "Apply Edit Plan", ("image",), apply, image, plan, grounded, model, clip, vae,
+                         seed=0, steps=1, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0,
+                         context_px=8, resolution=64, grow_px=2, feather_px=2, harmonize=True, negative="")
+        if result is not None:
+            assert result[0].shape == (_batch(image), *image.shape[-3:-1], 3), name
+
+
+@pytest.mark.slow
+def test_expand_canvas_matrix(comfy_host, tally, inpaint_parts):
+    from genassist.canvas.layout import layout_tiles
+
+    model, clip, vae = inpaint_parts
+    expand = node(comfy_host, "GenAssist_ExpandCanvas").expand
+    plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
+    for name in ("NaN/inf", "RGBA", "1x1 px", "4096x8 tall", "2 channels", "empty batch"):
+        image = IMAGES[name]
+        result = outcome(tally, "Expand Canvas", ("image",), expand, image, plan, model, clip, vae, 0, 1, 4.0,
+                         "euler", "normal", 1.0, 4, True)
+        if result is not None:
+            assert result[0].shape == (_batch(image), 24, 48, 3), name
