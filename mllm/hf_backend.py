@@ -48,6 +48,8 @@ def text_messages(messages: list[Message]) -> list[dict]:
 
 
 class TransformersBackend:
+    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compiled" when compile is on
+
     def __init__(self, folder: str, dtype=torch.float32, revision: str = "", quantization: str = "none",
                  device=None, trust_remote_code: bool = False):
         from transformers import AutoModelForCausalLM, AutoProcessor, AutoTokenizer
@@ -92,7 +94,8 @@ class TransformersBackend:
 
     def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
         inputs = self.prepare(messages)
-        return generate_text(self.model, self.tokenizer, settings, on_text, should_stop, **inputs)
+        return generate_text(self.model, self.tokenizer, settings, on_text, should_stop,
+                             decode_mode=self.decode_mode, **inputs)
 
 
 def quantization_kwargs(quantization: str, device) -> dict:

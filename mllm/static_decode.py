@@ -1,0 +1,52 @@
+"""generate() kwargs of the static and compiled decoding paths (see decode_plan.py).
+
+The static KV cache is passed as a Cache object sized to the plan's bucket, under the name this
+transformers version gives it ('past_key_values' up to 4.x, 'cache' from 5.x), so the same code runs
+on both ends of the supported range. transformers compiles the decode step by itself whenever a static
+cache is used on CUDA; that is switched off unless the plan asks for it.
+"""
+
+import logging
+
+import torch
+
+from .decode_plan import DecodePlan, first_compile
+
+log = logging.getLogger(__name__)
+
+
+def cache_kwarg_name() -> str:
+    from transformers.generation.utils import ALL_CACHE_NAMES
+
+    return ALL_CACHE_NAMES[0]
+
+
+def static_cache(model, cache_len: int):
+    from transformers import StaticCache
+
+    return StaticCache(config=model.config, max_cache_len=cache_len)
+
+
+def compile_config(device: torch.device):
+    from transformers.generation import CompileConfig
+
+    config = CompileConfig(fullgraph=False, dynamic=False,
+                           mode="reduce-overhead" if device.type == "cuda" else "default")
+    if device.type != "cuda":
+        config._compile_all_devices = True  # transformers compiles on CUDA only unless told otherwise
+    return config
+
+
+def static_kwargs(model, plan: DecodePlan, device: torch.device) -> dict:
+    """kwargs for model.generate on plan's path ({} on eager)."""
+    if not plan.static:
+        return {}
+    kwargs = {cache_kwarg_name(): static_cache(model, plan.cache_len)}
+    if plan.path == "compiled":
+        kwargs["compile_config"] = compile_config(device)
+        if first_compile(model, plan):
+            log.warning("GenAssist: compiling the decode step of %s for a %d-token KV cache (first call "
+                        "with this size only; can take a few minutes)", type(model).__name__, plan.cache_len)
+    else:
+        kwargs["disable_compile"] = True
+    return kwargs
