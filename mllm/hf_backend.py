@@ -9,6 +9,7 @@ import torch
 
 from .backend import GenerationSettings, Message
 from .decoding import generate_text
+from .vision_cache import cache_image_features
 from .weights import dtype_kwarg
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class TransformersBackend:
 
     def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
         inputs = self.prepare(messages)
+        cache_image_features(self.model)  # the same image asked about again skips the vision tower
         return generate_text(self.model, self.tokenizer, settings, on_text, should_stop,
                              decode_mode=self.decode_mode, **inputs)
 
