@@ -7,6 +7,7 @@ cache is used on CUDA; that is switched off unless the plan asks for it.
 """
 
 import logging
+import os
 
 import torch
 
@@ -28,10 +29,13 @@ def static_cache(model, cache_len: int):
 
 
 def compile_config(device: torch.device):
+    """inductor (CUDA graphs on CUDA); GENASSIST_COMPILE_BACKEND names another dynamo backend (e.g.
+    aot_eager: the same graph capture without code generation, for quick checks)."""
     from transformers.generation import CompileConfig
 
-    config = CompileConfig(fullgraph=False, dynamic=False,
-                           mode="reduce-overhead" if device.type == "cuda" else "default")
+    backend = os.environ.get("GENASSIST_COMPILE_BACKEND", "").strip() or "inductor"
+    mode = ("reduce-overhead" if device.type == "cuda" else "default") if backend == "inductor" else None
+    config = CompileConfig(fullgraph=False, dynamic=False, backend=backend, mode=mode)
     if device.type != "cuda":
         config._compile_all_devices = True  # transformers compiles on CUDA only unless told otherwise
     return config

@@ -174,3 +174,20 @@ def test_stop_string_stops_on_the_new_piece():
         assert not bool(hooks(torch.zeros(1, 1))[0]), i
     hooks.put(torch.tensor([ord("#")]))
     assert bool(hooks(torch.zeros(1, 1))[0])
+
+
+@pytest.mark.parametrize("name", ["qwen", "llmga", "lisa"])
+def test_compiled_path_is_token_identical_to_plain_generate(name, request, monkeypatch, caplog):
+    """The compile plumbing end to end (transformers' compiled decode step over our bucketed static cache),
+    captured by dynamo with the aot_eager backend: inductor's C++ code generation takes minutes on this
+    CPU; bench/mllm_decode.py --compile measures the inductor path on a GPU."""
+    monkeypatch.setenv("GENASSIST_COMPILE_BACKEND", "aot_eager")
+    model, tokenizer, inputs = backend_case(name, request, None)
+    expected = plain_ids(model, tokenizer, **inputs)
+    with caplog.at_level(logging.INFO):
+        assert our_ids(model, tokenizer, "compiled", **inputs) == expected
+        assert our_ids(model, tokenizer, "compiled", **inputs) == expected
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("on the compiled path" in m for m in messages)
+    assert sum("compiling the decode step" in m for m in messages) == 1, "warm-up announced once per bucket"
+    assert hasattr(model, "_compiled_call"), "transformers did not compile the decode step"
