@@ -1,8 +1,8 @@
 """A real ComfyUI server as a subprocess on a free loopback port, driven through its HTTP API."""
 
 import json
-import os
 import logging
+import os
 import socket
 import subprocess
 import time

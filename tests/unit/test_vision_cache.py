@@ -66,7 +66,7 @@ def test_lisa_reuses_clip_features_across_queries(tiny, models_dir):
 def test_lru_keeps_the_last_images_and_keys_on_exact_inputs():
     cache = FeatureCache(2)
     for key in ("a", "b", "a", "c"):
-        cache.get_or_compute(key, lambda: key)
+        cache.get_or_compute(key, lambda key=key: key)
     assert list(cache.items) == ["a", "c"] and cache.encoder_passes == 3
     x = torch.zeros(2, 3)
     assert inputs_key(x) == inputs_key(x.clone()) != inputs_key(x.double())
