@@ -8,6 +8,7 @@ cache is used on CUDA; that is switched off unless the plan asks for it.
 
 import logging
 import os
+import weakref
 
 import torch
 
@@ -28,6 +29,22 @@ def static_cache(model, cache_len: int):
     return StaticCache(config=model.config, max_cache_len=cache_len)
 
 
+# compiled path: one cache per model, bucket, device and dtype, reset and reused, so the compiled graph
+# (and its CUDA graphs) see the same buffers on every call
+_REUSED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def reused_cache(model, cache_len: int, device: torch.device):
+    caches = _REUSED.setdefault(model, {})
+    key = (cache_len, str(device), str(model.dtype))
+    if key not in caches:
+        caches.clear()  # one bucket kept at a time: its memory is the price of not re-recording graphs
+        caches[key] = static_cache(model, cache_len)
+    else:
+        caches[key].reset()
+    return caches[key]
+
+
 def compile_config(device: torch.device):
     """inductor (CUDA graphs on CUDA); GENASSIST_COMPILE_BACKEND names another dynamo backend (e.g.
     aot_eager: the same graph capture without code generation, for quick checks)."""
@@ -45,8 +62,10 @@ def static_kwargs(model, plan: DecodePlan, device: torch.device) -> dict:
     """kwargs for model.generate on plan's path ({} on eager)."""
     if not plan.static:
         return {}
-    kwargs = {cache_kwarg_name(): static_cache(model, plan.cache_len)}
-    if plan.path == "compiled":
+    compiled = plan.path == "compiled"
+    cache = reused_cache(model, plan.cache_len, device) if compiled else static_cache(model, plan.cache_len)
+    kwargs = {cache_kwarg_name(): cache}
+    if compiled:
         kwargs["compile_config"] = compile_config(device)
         if first_compile(model, plan):
             log.warning("GenAssist: compiling the decode step of %s for a %d-token KV cache (first call "

@@ -154,6 +154,13 @@ def test_lisa_node_yields_a_mask_of_the_image_size_and_polarity(comfy_host, tiny
     assert torch.equal(mask[0], (direct.logits[0] > 0).float())  # 1 = where LISA's logits are positive
 
 
+def test_load_lisa_compile_opt_in(comfy_host, tiny):
+    loader = node(comfy_host, "GenAssist_LoadLISA")
+    assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
+    (segmenter,) = loader.load(tiny.lisa(), "clip-vit-large-patch14", "fp32", "none", 16, False, compile=True)
+    assert segmenter.model.decode_mode == "compiled"
+
+
 def test_lisa_missing_model_and_tower_errors(comfy_host):
     loader = node(comfy_host, "GenAssist_LoadLISA")
     with pytest.raises(FileNotFoundError, match="LISA-13B-llama2-v1.*huggingface-cli download xinlai/LISA-13B-llama2-v1"):
