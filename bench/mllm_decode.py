@@ -113,6 +113,8 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also time the compiled path (warm-up reported)")
+    parser.add_argument("--paths", default="plain,auto,static", help="comma list of plain (model.generate), "
+                        "auto (the pack's default), static, compiled; plain is always timed")
     parser.add_argument("--bandwidth", type=float, help="peak memory bandwidth in GB/s (default: by GPU name)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -149,9 +151,10 @@ def main():
                 produced[f"genassist_{mode}"] = hooks.ids
         return run
 
-    paths = {"plain_generate": plain, "genassist_auto": pack("auto"), "genassist_static": pack("static")}
-    if args.compile:
-        paths["genassist_compiled"] = pack("compiled")
+    wanted = [p.strip() for p in args.paths.split(",") if p.strip() not in ("", "plain")]
+    if args.compile and "compiled" not in wanted:
+        wanted.append("compiled")
+    paths = {"plain_generate": plain, **{f"genassist_{mode}": pack(mode) for mode in wanted}}
     warmup = {}
     for name, fn in paths.items():  # first call: allocator, kernel selection, and the compile itself
         start = time.perf_counter()

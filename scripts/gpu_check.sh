@@ -6,6 +6,7 @@
 #
 #   scripts/gpu_check.sh OUTDIR
 #   GPU_CHECK_SMALL=1 scripts/gpu_check.sh OUTDIR     # CPU dry run: small shapes, a few tests, on the CPU
+#   GPU_CHECK_STAGES="host e2e" scripts/gpu_check.sh OUTDIR   # only some of: decode lisa compile host e2e
 #
 # Each stage has a time limit and the whole run a budget (GPU_CHECK_BUDGET_S, default 470 s), so a slow
 # stage never costs the ones after it; a stage cut short says so in summary.txt.
@@ -17,6 +18,7 @@ PY="${GPU_PYTHON:-python3}"
 GPU="$ROOT/.gpu"
 SITE="${TMPDIR:-/tmp}/genassist-gpu-site"
 SMALL="${GPU_CHECK_SMALL:-0}"
+STAGES=" ${GPU_CHECK_STAGES:-decode lisa compile host e2e} "
 BUDGET="${GPU_CHECK_BUDGET_S:-470}"
 START=$(date +%s)
 log() { printf '[gpu-check] %s\n' "$*" | tee -a "$OUT/summary.txt" >&2; }
@@ -63,6 +65,7 @@ PYEOF
 log "$(tr '\n' ' ' < "$OUT/environment.txt")"
 
 # --- stages ---------------------------------------------------------------------------------
+want() { [[ "$STAGES" == *" $1 "* ]]; }
 stage() {  # stage NAME LIMIT_S command...: run in ROOT, log to OUT/NAME.log, within the budget
   local name=$1 limit=$2; shift 2
   local left=$(( BUDGET - ($(date +%s) - START) ))
@@ -86,17 +89,22 @@ pytest_layer() {  # pytest_layer NAME LIMIT_S DEVICE tests...
 if [ "$SMALL" = 1 ]; then
   decode=(--device cpu --prompt-tokens 32 --new-tokens 8 --repeats 1)
   stage decode_small 300 "$PY" bench/mllm_decode.py --arch small "${decode[@]}" --json "$OUT/decode_small.json"
+  stage decode_small_compile 300 env GENASSIST_COMPILE_BACKEND=aot_eager "$PY" bench/mllm_decode.py --arch small \
+    "${decode[@]}" --paths compiled --json "$OUT/decode_small_compile.json"
   stage segment_lisa_small 300 "$PY" bench/segment.py --device cpu --skip-cache --lisa-small-cpu --lisa-tokens 4 \
     --json "$OUT/segment_lisa.json"
   pytest_layer host 300 cpu host/test_restoration_nodes.py -k free_memory
   pytest_layer e2e 300 cpu e2e/test_import_smoke.py
 else
-  stage decode_qwen2-1.5b 90 "$PY" bench/mllm_decode.py --arch qwen2-1.5b --json "$OUT/decode_qwen2-1.5b.json"
-  stage decode_vicuna-7b 90 "$PY" bench/mllm_decode.py --arch vicuna-7b --json "$OUT/decode_vicuna-7b.json"
-  stage segment_lisa 120 "$PY" bench/segment.py --skip-cache --lisa-tokens 64 --json "$OUT/segment_lisa.json"
-  pytest_layer host 150 cuda host
-  pytest_layer e2e 200 cuda e2e
-  stage decode_qwen2-1.5b_compile 240 "$PY" bench/mllm_decode.py --arch qwen2-1.5b --compile --repeats 2 \
-    --json "$OUT/decode_qwen2-1.5b_compile.json"
+  if want decode; then
+    stage decode_qwen2-1.5b 90 "$PY" bench/mllm_decode.py --arch qwen2-1.5b --json "$OUT/decode_qwen2-1.5b.json"
+    stage decode_vicuna-7b 90 "$PY" bench/mllm_decode.py --arch vicuna-7b --json "$OUT/decode_vicuna-7b.json"
+  fi
+  want lisa && stage segment_lisa 120 "$PY" bench/segment.py --skip-cache --lisa-tokens 64 \
+    --json "$OUT/segment_lisa.json"
+  want compile && stage decode_qwen2-1.5b_compile 200 "$PY" bench/mllm_decode.py --arch qwen2-1.5b \
+    --paths compiled --repeats 2 --json "$OUT/decode_qwen2-1.5b_compile.json"
+  want host && pytest_layer host 150 cuda host
+  want e2e && pytest_layer e2e 200 cuda e2e
 fi
 log "done in $(( $(date +%s) - START ))s; results in $OUT"
