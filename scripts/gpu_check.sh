@@ -102,6 +102,9 @@ else
   fi
   want lisa && stage segment_lisa 120 "$PY" bench/segment.py --skip-cache --lisa-tokens 64 \
     --json "$OUT/segment_lisa.json"
+  # CUDA graphs over the dynamo-captured decode step without inductor code generation (short warm-up)
+  want compile && stage decode_qwen2-1.5b_cudagraphs 90 env GENASSIST_COMPILE_BACKEND=cudagraphs "$PY" \
+    bench/mllm_decode.py --arch qwen2-1.5b --paths compiled --repeats 2 --json "$OUT/decode_qwen2-1.5b_cudagraphs.json"
   want compile && stage decode_qwen2-1.5b_compile 200 "$PY" bench/mllm_decode.py --arch qwen2-1.5b \
     --paths compiled --repeats 2 --json "$OUT/decode_qwen2-1.5b_compile.json"
   want host && pytest_layer host 150 cuda host
