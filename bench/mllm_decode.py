@@ -182,14 +182,17 @@ def main():
             times[name][1].append(time_call(fn, device, 1))
     for name in paths:
         one, seconds = statistics.median(times[name][0]), statistics.median(times[name][1])
-        decode = (new - 1) / max(seconds - one, 1e-9)
+        # None when decoding took no measurable time beyond the first token (raise --new-tokens)
+        decode = (new - 1) / (seconds - one) if seconds > one else None
         result["paths"][name] = {
-            "decode_tok_s": round(decode, 2), "end_to_end_s": round(seconds, 3), "prefill_s": round(one, 3),
-            "first_call_s": warmup[name], "fraction_of_roofline": round(decode / roofline, 3) if roofline else None,
+            "decode_tok_s": round(decode, 2) if decode else None, "end_to_end_s": round(seconds, 3),
+            "prefill_s": round(one, 3), "first_call_s": warmup[name],
+            "fraction_of_roofline": round(decode / roofline, 3) if roofline and decode else None,
             "same_tokens_as_plain_greedy": produced[name] == produced["plain_generate"]}
     base = result["paths"]["plain_generate"]
     for entry in result["paths"].values():
-        entry["vs_plain"] = round(entry["decode_tok_s"] / base["decode_tok_s"], 3)
+        both = entry["decode_tok_s"] and base["decode_tok_s"]
+        entry["vs_plain"] = round(entry["decode_tok_s"] / base["decode_tok_s"], 3) if both else None
         entry["end_to_end_vs_plain"] = round(base["end_to_end_s"] / entry["end_to_end_s"], 3)
     if device.type != "cuda":
         result["note"] = "CPU: compute, not memory, often bounds small models; the default path here is eager"
