@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PORT ?= 8188
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-test run test lint bench clean-host
+.PHONY: setup setup-test run test test-gpu lint bench clean-host
 
 setup:
 	@scripts/setup_host.sh
@@ -18,6 +18,10 @@ run: setup
 
 test: setup-test
 	@scripts/run_tests.sh $(PYTEST_ARGS)
+
+# the host and e2e layers with ComfyUI on CUDA (no --cpu), as users run it
+test-gpu: setup-test
+	@GENASSIST_TEST_DEVICE=cuda scripts/run_tests.sh host e2e $(PYTEST_ARGS)
 
 lint: setup-test
 	@source .host/host.env && "$$COMFYUI_PYTHON" -m ruff check .

@@ -14,7 +14,11 @@
    Grounded Segmenter (a labelled proxy: LISA-7B's decode + SAM ViT-H).
 
     python bench/segment.py [--variant vit_b|vit_l|vit_h] [--queries 4] [--device auto|cpu|cuda]
-                            [--lisa-tokens 32] [--skip-lisa] [--lisa-small-cpu] [--skip-sam3] [--sam3-small-cpu]
+                            [--lisa-tokens 32] [--skip-lisa] [--lisa-small-cpu] [--compile] [--skip-cache]
+                            [--bandwidth GB/s] [--json FILE] [--skip-sam3] [--sam3-small-cpu]
+
+LISA's generate stage is timed once per decoding path: eager (plain transformers decoding), auto (the
+pack's default: a static KV cache on CUDA) and, with --compile, compiled.
 """
 
 import argparse
@@ -24,13 +28,11 @@ import time
 from pathlib import Path
 
 import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
+from _roofline import device_name, peak_bandwidth, weight_bytes_per_token
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.segment")
 
-# nominal HBM bandwidth (bytes/s) by device-name fragment, for the decoding roofline
-BANDWIDTH = {"H200": 4.8e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12, "L40": 0.864e12,
-             "4090": 1.008e12}
 
 
 def _sync(device):
@@ -122,7 +124,10 @@ def lisa_shaped(device, dtype, small: bool = False):
     return LisaModel(llava, sam, fcs.to(device, dtype), tokenizer, spec.name).eval()
 
 
-def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
+def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("eager", "auto"),
+               bandwidth_gb_s: float | None = None) -> dict:
+    """LISA's stages, the generate stage once per decoding path (eager = plain transformers decoding,
+    auto = the pack's default, compiled = --compile), with token identity against the eager answer."""
     import numpy as np
     import torch
     from PIL import Image
@@ -137,7 +142,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
     image = Image.fromarray((np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8))
     settings = GenerationSettings(max_new_tokens=answer_tokens, temperature=0.0)
     embed_tokens = model.llava.language_model.get_input_embeddings()
-    stages = {}
+    stages, first_call, answers = {}, {}, {}
 
     def timed(name, fn, *args):
         _sync(device)
@@ -145,15 +150,20 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
         out = fn(*args)
         _sync(device)
         stages[name] = round(time.perf_counter() - start, 4)
+        first_call.setdefault(name, stages[name])
         return out
 
-    for _ in range(2):  # the second round is reported (the first pays kernel selection and allocation)
+    for _ in range(2):  # the second round is reported (the first pays kernel selection, allocation, compile)
         model.sam_cache.clear()
+        model.llava.feature_cache.clear()
         ids = model.prompt_ids("What in this picture would people sit on?").to(device)
         with torch.inference_mode():
             features = timed("clip", model.image_features, image)
             embeds, _ = splice_image_features(ids, embed_tokens, [features])
-        new = timed("generate", model.generate_ids, embeds, settings)
+        for path in paths:
+            model.decode_mode = path
+            answers[path] = timed(f"generate_{path}", model.generate_ids, embeds, settings)
+        new = answers[paths[0]]
         full = torch.cat([ids, torch.tensor(new + [model.seg_id], device=device)])
         with torch.inference_mode():
             full_embeds, index_map = splice_image_features(full, embed_tokens, [features])
@@ -162,21 +172,29 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False) -> dict:
         predictor = model.predictor
         embedding = timed("sam_encoder", predictor.embed, image)
         timed("sam_decoder", predictor.masks_for_tokens, embedding, token)
-    lm_bytes = sum(p.numel() * p.element_size() for p in model.llava.language_model.parameters())
-    tokens_per_s = len(new) / stages["generate"]
+    lm_bytes = weight_bytes_per_token(model.llava.language_model)
     cuda = device.type == "cuda"
-    name = torch.cuda.get_device_name(device) if cuda else "cpu"
-    bandwidth = next((bw for key, bw in BANDWIDTH.items() if key in name), None)
-    result = {"device": name, "shape": "small (smoke run)" if small else "LISA-7B",
+    bandwidth, source = peak_bandwidth(device, bandwidth_gb_s)
+    roofline = bandwidth / lm_bytes if bandwidth else None
+    generate = {}
+    for path in paths:
+        seconds = stages[f"generate_{path}"]
+        generate[path] = {"seconds": seconds, "first_call_s": first_call[f"generate_{path}"],
+                          "tokens_per_s_incl_prefill": round(len(answers[path]) / seconds, 1),
+                          "speedup_vs_eager": round(stages[f"generate_{paths[0]}"] / seconds, 2),
+                          "same_tokens_as_eager": answers[path] == answers[paths[0]]}
+        if roofline:
+            generate[path]["fraction_of_roofline"] = round(len(answers[path]) / seconds / roofline, 3)
+    default = "auto" if "auto" in paths else paths[-1]
+    per_query = {k: v for k, v in stages.items() if not k.startswith("generate_")}
+    per_query["generate"] = stages[f"generate_{default}"]
+    result = {"device": device_name(device), "shape": "small (smoke run)" if small else "LISA-7B",
               "dtype": str(dtype).replace("torch.", ""), "prompt_positions": int(embeds.shape[0]),
-              "answer_tokens": len(new), "stages_s": stages, "total_s": round(sum(stages.values()), 3),
-              "decode_tokens_per_s_incl_prefill": round(tokens_per_s, 1)}
+              "answer_tokens": len(new), "stages_s": per_query, "total_s_default_path": round(sum(per_query.values()), 3),
+              "generate_by_path": generate, "bandwidth_source": source,
+              "roofline_tokens_per_s": round(roofline, 1) if roofline else None}
     if cuda:
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    if bandwidth:
-        roofline = bandwidth / lm_bytes
-        result.update({"roofline_tokens_per_s": round(roofline, 1),
-                       "fraction_of_roofline": round(tokens_per_s / roofline, 3)})
     return result
 
 
@@ -207,26 +225,38 @@ def main() -> None:
     parser.add_argument("--skip-sam3", action="store_true")
     parser.add_argument("--sam3-small-cpu", action="store_true", help="smoke-run SAM 3 on the CPU with the tests' "
                         "tiny config (no GPU needed; times are not SAM 3's)")
+    parser.add_argument("--compile", action="store_true", help="also time LISA's compiled decoding path")
+    parser.add_argument("--skip-cache", action="store_true", help="skip the SAM embedding-cache part")
+    parser.add_argument("--bandwidth", type=float, help="peak memory bandwidth in GB/s (default: by GPU name)")
+    parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cuda = torch.cuda.is_available() and args.device != "cpu"
-    report = {"cache_cpu": bench_cache(args.variant, args.queries, torch.device("cpu"), torch.float32)}
-    log.info("%s", json.dumps(report["cache_cpu"]))
+    paths = ("eager", "auto", "compiled") if args.compile else ("eager", "auto")
+    report = {}
+    if not args.skip_cache:
+        report["cache_cpu"] = bench_cache(args.variant, args.queries, torch.device("cpu"), torch.float32)
+        log.info("%s", json.dumps(report["cache_cpu"]))
     if cuda:
-        report["cache_gpu"] = bench_cache("vit_h", 4 * args.queries, torch.device("cuda"), torch.bfloat16)
-        log.info("%s", json.dumps(report["cache_gpu"]))
+        if not args.skip_cache:
+            report["cache_gpu"] = bench_cache("vit_h", 4 * args.queries, torch.device("cuda"), torch.bfloat16)
+            log.info("%s", json.dumps(report["cache_gpu"]))
         if not args.skip_lisa:
-            report["lisa_gpu"] = bench_lisa(torch.device("cuda"), torch.bfloat16, args.lisa_tokens)
+            report["lisa_gpu"] = bench_lisa(torch.device("cuda"), torch.bfloat16, args.lisa_tokens, paths=paths,
+                                            bandwidth_gb_s=args.bandwidth)
             log.info("%s", json.dumps(report["lisa_gpu"]))
     else:
         report["lisa_gpu"] = "skipped: no CUDA device"
     if args.lisa_small_cpu:
-        report["lisa_small_cpu"] = bench_lisa(torch.device("cpu"), torch.float32, args.lisa_tokens, small=True)
+        report["lisa_small_cpu"] = bench_lisa(torch.device("cpu"), torch.float32, args.lisa_tokens, small=True,
+                                              paths=("eager", "static"), bandwidth_gb_s=args.bandwidth)
     run_sam3(report, args, cuda)
     print(json.dumps(report, indent=2))  # noqa: T201 - the report is the script's output
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

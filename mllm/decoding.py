@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 
 from .backend import GenerationSettings
+from .decode_plan import decode_path, log_plan, mark_failed
+from .static_decode import static_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +27,32 @@ def scoped_seed(seed: int, device: torch.device):
 
 
 class DecodeHooks:
-    """Both the streamer (put/end) and a stopping criterion (__call__) of transformers' generate."""
+    """Both the streamer (put/end) and a stopping criterion (__call__) of transformers' generate.
+
+    Text grows incrementally: each token decodes only a short window (the ids since the last emitted
+    piece plus the piece before it, for the tokenizer's spacing), and a piece ending in an incomplete
+    UTF-8 character waits for the next token. At the end the whole answer is decoded once, so the last
+    text handed out is exactly the tokenizer's."""
 
     def __init__(self, tokenizer, on_text, should_stop, stop_strings):
         self.tokenizer = tokenizer
         self.on_text = on_text
         self.should_stop = should_stop
         self.stop_strings = [s for s in stop_strings if s]
+        self.longest_stop = max((len(s) for s in self.stop_strings), default=0)
+        self.reset()
+
+    def reset(self) -> None:
         self.ids: list[int] = []
         self.text = ""
         self.prompt_seen = False
         self.stopped_by_request = False
+        self.stop_seen = False
+        self.prefix_offset = 0  # ids[prefix_offset:read_offset] is the context piece re-decoded with new ids
+        self.read_offset = 0  # ids before it are in self.text
+
+    def _decode(self, ids) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     # streamer protocol -------------------------------------------------------
     def put(self, value: torch.Tensor) -> None:
@@ -43,21 +60,32 @@ class DecodeHooks:
             self.prompt_seen = True
             return
         self.ids.extend(int(t) for t in value.flatten().tolist())
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text != self.text:
-            self.text = text
-            if self.on_text:
-                self.on_text(cut_at_stop(text, self.stop_strings))
+        context = self._decode(self.ids[self.prefix_offset:self.read_offset])
+        window = self._decode(self.ids[self.prefix_offset:])
+        if len(window) > len(context) and not window.endswith("\ufffd"):
+            self._grow(window[len(context):])
+            self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
 
     def end(self) -> None:
-        pass
+        whole = self._decode(self.ids)
+        if whole != self.text:
+            self.text = ""
+            self._grow(whole)
+
+    def _grow(self, piece: str) -> None:
+        self.text += piece
+        if self.stop_strings:  # only the new piece (and a stop string's length before it) can hold a new stop
+            tail = self.text[-(len(piece) + self.longest_stop):]
+            self.stop_seen = self.stop_seen or any(s in tail for s in self.stop_strings)
+        if self.on_text:
+            self.on_text(cut_at_stop(self.text, self.stop_strings))
 
     # stopping-criteria protocol ------------------------------------------------
     def __call__(self, input_ids, scores=None, **kwargs):
         stop = False
         if self.should_stop is not None and self.should_stop():
             self.stopped_by_request = stop = True
-        elif self.stop_strings and any(s in self.text for s in self.stop_strings):
+        elif self.stop_seen:
             stop = True
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
@@ -109,17 +137,11 @@ def ngram_kwargs(settings: GenerationSettings, model_inputs: dict, prompt_ids=No
     return {"logits_processor": LogitsProcessorList([PromptNGramBlock(list(prompt_ids), size)])}
 
 
-def generate_text(model, tokenizer, settings: GenerationSettings,
-                  on_text: Callable[[str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None,
-                  stop_strings=(), extra_eos_tokens=(), prompt_ids=None, **model_inputs) -> str:
-    """Run model.generate on model_inputs (input_ids or inputs_embeds, batch 1) and return the answer.
-    prompt_ids: the prompt's token ids when only inputs_embeds are given (for no_repeat_ngram_size)."""
+def generate_kwargs(model, tokenizer, settings: GenerationSettings, hooks: DecodeHooks, eos: list[int],
+                    model_inputs: dict, prompt_ids=None) -> dict:
+    """The generate() arguments every local backend uses (LISA included): the path-independent part."""
     from transformers import StoppingCriteriaList
 
-    device = next(model.parameters()).device
-    hooks = DecodeHooks(tokenizer, on_text, should_stop, stop_strings)
-    eos = eos_ids(model, tokenizer, extra_eos_tokens)
     sampling = settings.temperature > 0
     kwargs = dict(max_new_tokens=int(settings.max_new_tokens), do_sample=sampling, num_beams=1,
                   streamer=hooks, stopping_criteria=StoppingCriteriaList([hooks]),
@@ -130,11 +152,50 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
     else:  # keep the model's sampling defaults from warning about unused settings
         kwargs.update(temperature=None, top_p=None, top_k=None)
     kwargs.update(ngram_kwargs(settings, model_inputs, prompt_ids))
-    prompt_len = model_inputs["input_ids"].shape[-1] if "input_ids" in model_inputs else 0
+    return kwargs
+
+
+def prompt_length(model_inputs: dict) -> int:
+    source = model_inputs.get("input_ids", model_inputs.get("inputs_embeds"))
+    return int(source.shape[1]) if source is not None else 0
+
+
+def run_generate(model, tokenizer, settings: GenerationSettings, hooks: DecodeHooks, eos: list[int],
+                 decode_mode: str = "auto", prompt_ids=None, **model_inputs) -> torch.Tensor:
+    """model.generate on the path decode_plan picks; a failing static/compiled path falls back to eager
+    once (logged) and the model stays on eager afterwards. Returns generate's output ids."""
+    device = next(model.parameters()).device
+    plan = decode_path(model, device, prompt_length(model_inputs), int(settings.max_new_tokens), decode_mode)
+    log_plan(model, plan)
+    kwargs = generate_kwargs(model, tokenizer, settings, hooks, eos, model_inputs, prompt_ids)
+    try:
+        with torch.inference_mode(), scoped_seed(settings.seed, device):
+            return model.generate(**model_inputs, **kwargs, **static_kwargs(model, plan, device))
+    except Exception as error:
+        if not plan.static:
+            raise
+        mark_failed(model, error)
+        log.warning("GenAssist: the %s decoding path failed (%s: %s); decoding eagerly from now on",
+                    plan.path, type(error).__name__, error)
+    hooks.reset()
     with torch.inference_mode(), scoped_seed(settings.seed, device):
-        output = model.generate(**model_inputs, **kwargs)
+        return model.generate(**model_inputs, **kwargs)
+
+
+def generate_text(model, tokenizer, settings: GenerationSettings,
+                  on_text: Callable[[str], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  stop_strings=(), extra_eos_tokens=(), prompt_ids=None, decode_mode: str = "auto",
+                  **model_inputs) -> str:
+    """Run model.generate on model_inputs (input_ids or inputs_embeds, batch 1) and return the answer.
+    prompt_ids: the prompt's token ids when only inputs_embeds are given (for no_repeat_ngram_size).
+    decode_mode: 'auto' or a forced path (decode_plan.MODES)."""
+    hooks = DecodeHooks(tokenizer, on_text, should_stop, stop_strings)
+    eos = eos_ids(model, tokenizer, extra_eos_tokens)
+    output = run_generate(model, tokenizer, settings, hooks, eos, decode_mode, prompt_ids, **model_inputs)
     if hooks.stopped_by_request:
         return hooks.text
+    prompt_len = model_inputs["input_ids"].shape[-1] if "input_ids" in model_inputs else 0
     new_ids = output[0, prompt_len:] if output.shape[-1] > prompt_len else output[0, :0]
     text = tokenizer.decode(new_ids, skip_special_tokens=True)
     if hit_token_limit(hooks, eos, settings.max_new_tokens):
@@ -147,4 +208,4 @@ def hit_token_limit(hooks: DecodeHooks, eos: list[int], max_new_tokens: int) -> 
     """True when decoding ran out of tokens: as many as allowed, the last one no end token, no stop string."""
     if len(hooks.ids) < max_new_tokens or (hooks.ids and hooks.ids[-1] in eos):
         return False
-    return not any(s in hooks.text for s in hooks.stop_strings)
+    return not hooks.stop_seen

@@ -10,6 +10,7 @@ import torch
 
 from .backend import GenerationSettings, Message
 from .decoding import generate_text
+from .vision_cache import cache_image_features
 from .vision_chat import (
     TEXT_ONLY,
     check_supported,
@@ -62,6 +63,8 @@ def load_vision_model(folder: str, **kwargs):
 
 
 class TransformersBackend:
+    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compiled" when compile is on
+
     def __init__(self, folder: str, dtype=torch.float32, revision: str = "", quantization: str = "none",
                  device=None, trust_remote_code: bool = False):
         from transformers import AutoModelForCausalLM, AutoProcessor, AutoTokenizer
@@ -107,7 +110,9 @@ class TransformersBackend:
 
     def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
         inputs = self.prepare(messages)
-        return generate_text(self.model, self.tokenizer, settings, on_text, should_stop, **inputs)
+        cache_image_features(self.model)  # the same image asked about again skips the vision tower
+        return generate_text(self.model, self.tokenizer, settings, on_text, should_stop,
+                             decode_mode=self.decode_mode, **inputs)
 
 
 def quantization_kwargs(quantization: str, device) -> dict:

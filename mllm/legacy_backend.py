@@ -23,6 +23,8 @@ def split_conversation(messages: list[Message]) -> tuple[list[str], list[str], l
 
 
 class LegacyLlavaBackend:
+    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compiled" when compile is on
+
     def __init__(self, model: LegacyLlava, tokenizer, revision: str = ""):
         self.model = model
         self.tokenizer = tokenizer
@@ -51,6 +53,7 @@ class LegacyLlavaBackend:
         stop = self.model_stop_strings()
         return generate_text(self.model.language_model, self.tokenizer, settings, on_text, should_stop,
                              stop_strings=stop, extra_eos_tokens=stop, prompt_ids=ids, inputs_embeds=embeds,
+                             decode_mode=self.decode_mode,
                              attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
                                                        device=embeds.device))
 

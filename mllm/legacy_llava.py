@@ -26,6 +26,7 @@ from . import weights
 from .clip_vision import clip_patch_features, clip_vision_from_state_dict, prepare_image
 from .conversation import TEMPLATES, image_prefix, render, template_for_model_name
 from .image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
+from .vision_cache import FeatureCache, inputs_key
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class LegacyLlava(nn.Module):
         self.projector = projector
         self.vision_tower = vision_tower
         self.extras = extras or {}
+        self.feature_cache = FeatureCache()  # projected CLIP features of the last few images
 
     @property
     def device(self) -> torch.device:
@@ -186,12 +188,20 @@ class LegacyLlava(nn.Module):
         return torch.stack([prepare_image(img, self.spec.image_size, self.spec.image_mode) for img in images])
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """[k,3,S,S] -> projected patch features [k,N,H] on the model's device and dtype."""
+        """[k,3,S,S] -> projected patch features [k,N,H] on the model's device and dtype (the same pixels
+        asked about again come from feature_cache, without gradients only)."""
         if self.vision_tower is None:
             raise RuntimeError("this model was loaded without a vision tower")
-        features = clip_patch_features(self.vision_tower, pixel_values.to(self.device),
-                                       self.spec.select_layer, self.spec.select_feature)
-        return self.projector(features.to(self.dtype))
+
+        def encode():
+            features = clip_patch_features(self.vision_tower, pixel_values.to(self.device),
+                                           self.spec.select_layer, self.spec.select_feature)
+            return self.projector(features.to(self.dtype))
+
+        if torch.is_grad_enabled():
+            return encode()
+        key = inputs_key(pixel_values, str(self.device), str(self.dtype))
+        return self.feature_cache.get_or_compute(key, encode)
 
     def embed(self, input_ids: torch.Tensor, images=None):
         """input_ids [T] with -200 placeholders + PIL images -> (inputs_embeds [1,T',H], index_map [T])."""

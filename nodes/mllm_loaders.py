@@ -29,6 +29,11 @@ def _model_choices() -> list[str]:
     return sorted((local | set(CURATED)) - VISION_TOWERS - set(LISA_VISION_TOWERS))
 
 
+_COMPILE_TIP = ("torch.compile the one-token decoding step (with a pre-allocated KV cache) for faster answers on "
+                "a GPU. The first answer of each length bucket compiles first (can take minutes, logged); later "
+                "answers reuse it. Needs triton (CUDA) or a C compiler (CPU); falls back to normal decoding.")
+
+
 class LoadMLLM:
     DESCRIPTION = ("Load a multimodal LLM from a folder in models/LLM: any image-text-to-text model the "
                    "installed transformers knows (Qwen2.5-VL, Qwen3-VL, Qwen3.5, Gemma 3, InternVL, Mistral 3, "
@@ -59,10 +64,11 @@ class LoadMLLM:
         }, "optional": {
             "trust_remote_code": ("BOOLEAN", {"default": False, "tooltip": "Allow Python code shipped in the "
                                              "model folder to run. Leave off unless you trust its author."}),
+            "compile": ("BOOLEAN", {"default": False, "tooltip": _COMPILE_TIP}),
         }}
 
     def load(self, model, dtype="auto", quantization="none", download=False, cache_answers=False,
-             trust_remote_code=False):
+             trust_remote_code=False, compile=False):
         search = folder_paths.get_folder_paths("LLM")
         folder = resolve_model(model, search, download=download)
         device = mm.text_encoder_device()
@@ -73,6 +79,8 @@ class LoadMLLM:
         # bitsandbytes weights cannot be moved between devices: those stay on the GPU, unmanaged
         patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder", label=model) if quantization == "none"
                    else None)
+        if compile and hasattr(backend, "decode_mode"):
+            backend.decode_mode = "compiled"
         log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
         return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)
 

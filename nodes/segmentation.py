@@ -107,9 +107,14 @@ class LoadLISA:
             "download": ("BOOLEAN", {"default": False, "tooltip": "Fetch a missing listed model (and the CLIP "
                          "tower) from Hugging Face into models/LLM. A complete copy is never re-downloaded; "
                          "HF_HUB_OFFLINE=1 forbids downloading."}),
+        }, "optional": {
+            "compile": ("BOOLEAN", {"default": False, "tooltip": "torch.compile LISA's decoding step (with a "
+                        "pre-allocated KV cache) for faster answers on a GPU. The first query compiles first "
+                        "(can take minutes, logged); later queries reuse it. Falls back to normal decoding."}),
         }}
 
-    def load(self, model, vision_tower, dtype="auto", quantization="none", max_new_tokens=512, download=False):
+    def load(self, model, vision_tower, dtype="auto", quantization="none", max_new_tokens=512, download=False,
+             compile=False):
         import comfy.model_management as mm
 
         from ..segmentation.lisa import load_lisa
@@ -121,6 +126,7 @@ class LoadLISA:
         vision_dir = resolve_vision_tower(vision_tower, search, download=download)
         torch_dtype = preferred_dtype(mm.text_encoder_device(), dtype)
         lisa = load_lisa(folder, vision_dir, dtype=torch_dtype)
+        lisa.decode_mode = "compiled" if compile else "auto"
         patcher = None
         if quantization != "none":  # bitsandbytes weights cannot move between devices: keep all on the GPU
             device = mm.get_torch_device()

@@ -11,14 +11,14 @@ postprocess -> logits (mask = logits > 0).
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from ..mllm import weights
 from ..mllm.backend import GenerationSettings
-from ..mllm.decoding import DecodeHooks, eos_ids, scoped_seed
+from ..mllm.decoding import DecodeHooks, eos_ids, run_generate
 from ..mllm.image_tokens import splice_image_features
 from ..mllm.legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
 from .lisa_tokenizer import load_lisa_tokenizer
@@ -98,6 +98,7 @@ class LisaModel(nn.Module):
         self.seg_id = seg_token_id(tokenizer)
         self.explanatory = "explanatory" in name.lower()
         self.sam_cache = EmbeddingCache()
+        self.decode_mode = "auto"  # decode_plan.MODES; Load LISA sets "compiled" when compile is on
 
     @property
     def predictor(self) -> SamPredictor:
@@ -114,19 +115,13 @@ class LisaModel(nn.Module):
 
     def generate_ids(self, embeds: torch.Tensor, settings: GenerationSettings, on_text=None,
                      should_stop=None) -> list[int]:
+        """Greedy answer ids after the prompt embeds [T', H] (LISA's chat.py decodes greedily)."""
         lm = self.llava.language_model
         hooks = DecodeHooks(self.tokenizer, on_text, should_stop, [])
-        eos = eos_ids(lm, self.tokenizer)
-        from transformers import StoppingCriteriaList
-
-        with torch.inference_mode(), scoped_seed(settings.seed, embeds.device):
-            lm.generate(inputs_embeds=embeds.unsqueeze(0),
-                        attention_mask=torch.ones(1, embeds.shape[0], dtype=torch.long, device=embeds.device),
-                        max_new_tokens=int(settings.max_new_tokens), do_sample=False, num_beams=1,
-                        temperature=None, top_p=None, top_k=None, streamer=hooks,
-                        stopping_criteria=StoppingCriteriaList([hooks]), eos_token_id=eos or None,
-                        pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
-                        else (eos[0] if eos else 0))
+        greedy = replace(settings, temperature=0.0, no_repeat_ngram_size=0)
+        run_generate(lm, self.tokenizer, greedy, hooks, eos_ids(lm, self.tokenizer), self.decode_mode,
+                     inputs_embeds=embeds.unsqueeze(0),
+                     attention_mask=torch.ones(1, embeds.shape[0], dtype=torch.long, device=embeds.device))
         return list(hooks.ids)
 
     def last_hidden_states(self, embeds: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from . import host
-from .server import write_paths_yaml
+from .server import comfy_device, write_paths_yaml
 
 # models/<folder> layout of the test models tree shared by the in-process host and the server
 MODEL_FOLDERS = {name: name for name in (
@@ -19,9 +19,9 @@ def ensure_models_tree(models_dir: Path) -> Path:
     return models_dir
 
 
-def start_comfy(models_dir: Path, work_dir: Path, cpu: bool = True):
+def start_comfy(models_dir: Path, work_dir: Path, cpu: bool | None = None):
     """Import ComfyUI, point its folders at models_dir, load the built-in and GenAssist nodes; returns its
-    `nodes` module. Once per process."""
+    `nodes` module. Once per process. cpu: None = as GENASSIST_TEST_DEVICE says (CPU unless 'cuda')."""
     comfy = str(host.comfy_dir())
     if comfy not in sys.path:
         sys.path.insert(0, comfy)
@@ -30,7 +30,7 @@ def start_comfy(models_dir: Path, work_dir: Path, cpu: bool = True):
     comfy.options.args_parsing = False
     from comfy.cli_args import args
 
-    args.cpu = cpu
+    args.cpu = comfy_device() == "cpu" if cpu is None else cpu
     args.disable_all_custom_nodes = True
     args.whitelist_custom_nodes = [host.PACK_NAME]
     import folder_paths

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import time
@@ -31,6 +32,15 @@ def write_paths_yaml(path: Path, models_dir: Path, folders: dict[str, str]) -> P
     return path
 
 
+def comfy_device() -> str:
+    """Where the host and e2e layers run ComfyUI: 'cpu' (default, CI) or 'cuda' (GENASSIST_TEST_DEVICE=cuda,
+    `make test-gpu`: ComfyUI without --cpu, so models go to the GPU as they do for users)."""
+    value = os.environ.get("GENASSIST_TEST_DEVICE", "").strip().lower() or "cpu"
+    if value not in ("cpu", "cuda"):
+        raise ValueError(f"GENASSIST_TEST_DEVICE must be cpu or cuda, got {value!r}")
+    return value
+
+
 class GraphError(RuntimeError):
     """The server rejected or failed a graph; .payload has its JSON answer."""
 
@@ -49,7 +59,8 @@ class ComfyServer:
         for d in (self.output_dir, self.input_dir, workdir / "temp", workdir / "user"):
             d.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "server.log"
-        cmd = [host.comfy_python(), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        device_args = ["--cpu"] if comfy_device() == "cpu" else []
+        cmd = [host.comfy_python(), "main.py", *device_args, "--listen", "127.0.0.1", "--port", str(self.port),
                "--extra-model-paths-config", str(paths_yaml), "--disable-auto-launch",
                "--output-directory", str(self.output_dir), "--input-directory", str(self.input_dir),
                "--temp-directory", str(workdir / "temp"), "--user-directory", str(workdir / "user"),

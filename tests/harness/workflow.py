@@ -83,6 +83,8 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
                     widget_value = by_name.get(name)
                 else:
                     if position >= len(values):
+                        if name in info.get("input", {}).get("optional", {}):
+                            continue  # saved before this optional widget existed: the frontend uses its default
                         raise WorkflowError(f"node {node_id} ({kind}): no widget value for {name!r}")
                     widget_value = values[position]
                     position += 1 + _has_control_widget(name, spec) + _has_upload_widget(spec)

@@ -268,3 +268,22 @@ def test_model_list_offers_mllms_not_lisa_or_vision_towers(comfy_host, tiny):
     assert qwen in choices
     assert lisa not in choices, "LISA checkpoints load with GenAssist_LoadLISA"
     assert not {"clip-vit-large-patch14", "clip-vit-large-patch14-336"} & set(choices)
+
+
+def test_compile_input_decodes_on_the_compiled_path_with_the_same_answer(comfy_host, tiny, monkeypatch, caplog):
+    import logging
+
+    from genassist.mllm.backend import GenerationSettings, Message
+
+    monkeypatch.setenv("GENASSIST_COMPILE_BACKEND", "aot_eager")  # graph capture without minutes of codegen
+    loader = node(comfy_host, "GenAssist_LoadMLLM")
+    assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
+    (plain,) = loader.load(tiny.llmga(), "fp32", "none", False, False)
+    (fast,) = loader.load(tiny.llmga(), "fp32", "none", False, False, compile=True)
+    assert (plain.backend.decode_mode, fast.backend.decode_mode) == ("auto", "compiled")
+    greedy = GenerationSettings(max_new_tokens=6, temperature=0.0)
+    messages = [Message("user", "Describe a red chair.")]
+    with caplog.at_level(logging.INFO):
+        assert fast.backend.generate(messages, greedy) == plain.backend.generate(messages, greedy)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "on the compiled path" in logged and "compiling the decode step" in logged

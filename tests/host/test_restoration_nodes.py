@@ -77,7 +77,11 @@ def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monk
     image, reference, mask = _images(height=256, width=320)
     mask[:, 20:240, 20:300] = 1
     per_pixel = activation_bytes_per_pixel(restorer_x1.model)
-    monkeypatch.setattr(mm, "get_free_memory", lambda *args, **kwargs: per_pixel * 160 * 160)
+    def short_of_memory(dev=None, torch_free_too=False):  # the real signature: on CUDA ComfyUI asks for a pair
+        free = per_pixel * 160 * 160
+        return (free, free) if torch_free_too else free
+
+    monkeypatch.setattr(mm, "get_free_memory", short_of_memory)
     passes = []
     hook = restorer_x1.model.G.register_forward_pre_hook(lambda module, args: passes.append(args[1].clone()))
     try:

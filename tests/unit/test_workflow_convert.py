@@ -56,3 +56,13 @@ def test_muted_nodes_are_left_out_and_unknown_types_fail():
         ui_to_api({"nodes": [node(1, "Loader")], "links": []}, OBJECT_INFO)
     with pytest.raises(WorkflowError, match="not a UI-format"):
         ui_to_api({"1": {"class_type": "Loader"}}, OBJECT_INFO)
+
+
+def test_optional_widget_added_after_the_workflow_was_saved_takes_its_default():
+    wf = {"nodes": [node(2, "Sampler", [123, "fixed", 8, 6.5], [("model", 1), ("text", 1)]),
+                    node(1, "Loader", ["a.safetensors"])],
+          "links": [[1, 1, 0, 2, 0, "MODEL"]]}
+    api = ui_to_api(wf, OBJECT_INFO)
+    assert api["2"]["inputs"]["cfg"] == 6.5 and "note" not in api["2"]["inputs"]
+    with pytest.raises(WorkflowError, match="no widget value for 'cfg'"):
+        ui_to_api({"nodes": [node(2, "Sampler", [123, "fixed", 8])], "links": []}, OBJECT_INFO)

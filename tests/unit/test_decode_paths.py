@@ -1,0 +1,193 @@
+"""The static-KV-cache and compiled decoding paths give the same greedy tokens as plain model.generate for
+every local backend (tiny random-weight models, CPU, fp32), with and without an image; the path choice,
+its fallback and the incremental streamer."""
+
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from genassist.mllm import decode_plan
+from genassist.mllm.backend import GenerationSettings, Message
+from genassist.mllm.decoding import DecodeHooks, prompt_length, run_generate
+from genassist.segmentation.lisa import load_lisa
+from tiny_models import lisa as tiny_lisa
+
+RED = Image.new("RGB", (40, 30), (200, 10, 10))
+TOKENS = 12
+GREEDY = GenerationSettings(max_new_tokens=TOKENS, temperature=0.0, seed=0)
+
+
+def plain_ids(model, tokenizer, **inputs) -> list[int]:
+    """What model.generate alone answers greedily (EOS off, so every run decodes TOKENS tokens)."""
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=TOKENS, do_sample=False, num_beams=1, temperature=None,
+                             top_p=None, top_k=None, eos_token_id=None, pad_token_id=0)
+    start = inputs["input_ids"].shape[1] if "input_ids" in inputs else 0
+    return out[0, start:].tolist()
+
+
+def our_ids(model, tokenizer, mode, **inputs) -> list[int]:
+    hooks = DecodeHooks(tokenizer, None, None, [])
+    run_generate(model, tokenizer, GREEDY, hooks, [], mode, **inputs)
+    return hooks.ids
+
+
+def hf_inputs(qwen, image):
+    return qwen.prepare([Message("user", "Describe the picture.", [image] if image else [])])
+
+
+def legacy_inputs(llmga, image):
+    _, ids, images = llmga.prepare([Message("user", "Describe the picture.", [image] if image else [])])
+    with torch.inference_mode():
+        embeds, _ = llmga.model.embed(torch.tensor(ids), images)
+    return dict(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+
+
+@pytest.fixture(scope="module")
+def lisa(tiny, models_dir):
+    return load_lisa(str(models_dir / "LLM" / tiny.lisa()), str(models_dir / "LLM" / tiny_lisa.CLIP_NAME))
+
+
+def lisa_inputs(lisa, image):
+    from genassist.mllm.image_tokens import splice_image_features
+
+    ids = lisa.prompt_ids("the red thing")
+    embed_tokens = lisa.llava.language_model.get_input_embeddings()
+    with torch.inference_mode():
+        features = [lisa.image_features(image)] if image else []
+        if not image:
+            ids = ids[ids >= 0]
+        embeds, _ = splice_image_features(ids, embed_tokens, features)
+    return dict(inputs_embeds=embeds.unsqueeze(0), attention_mask=torch.ones(1, embeds.shape[0], dtype=torch.long))
+
+
+def backend_case(name, request, image):
+    if name == "qwen":
+        backend = request.getfixturevalue("qwen")
+        return backend.model, backend.tokenizer, hf_inputs(backend, image)
+    if name == "llmga":
+        backend = request.getfixturevalue("llmga")
+        return backend.model.language_model, backend.tokenizer, legacy_inputs(backend, image)
+    model = request.getfixturevalue("lisa")
+    return model.llava.language_model, model.tokenizer, lisa_inputs(model, image)
+
+
+@pytest.mark.parametrize("image", [RED, None], ids=["image", "text"])
+@pytest.mark.parametrize("name", ["qwen", "llmga", "lisa"])
+def test_static_path_is_token_identical_to_plain_generate(name, image, request, caplog):
+    model, tokenizer, inputs = backend_case(name, request, image)
+    expected = plain_ids(model, tokenizer, **inputs)
+    assert len(expected) == TOKENS
+    with caplog.at_level(logging.INFO, logger="genassist.mllm.decode_plan"):
+        assert our_ids(model, tokenizer, "static", **inputs) == expected
+    assert our_ids(model, tokenizer, "eager", **inputs) == expected
+    size = decode_plan.cache_bucket(prompt_length(inputs) + TOKENS)
+    assert any(f"static path (asked for, KV cache {size} tokens)" in r.getMessage() for r in caplog.records)
+
+
+def test_lisa_generate_ids_uses_the_forced_path(lisa, monkeypatch):
+    inputs = lisa_inputs(lisa, RED)
+    monkeypatch.setattr("genassist.segmentation.lisa.eos_ids", lambda *a, **k: [])
+    expected = plain_ids(lisa.llava.language_model, lisa.tokenizer, **inputs)
+    lisa.decode_mode = "static"
+    try:
+        assert lisa.generate_ids(inputs["inputs_embeds"][0], GREEDY) == expected
+    finally:
+        lisa.decode_mode = "auto"
+    assert decode_plan.decode_path(lisa.llava.language_model, torch.device("cpu"), 10, 5, "static").static
+
+
+def test_backend_answers_match_across_paths(qwen, llmga):
+    messages = [Message("user", "Describe the picture.", [RED])]
+    for backend in (qwen, llmga):
+        answers = {}
+        for mode in ("eager", "static"):
+            backend.decode_mode = mode
+            streamed = []
+            answers[mode] = backend.generate(messages, GREEDY, on_text=streamed.append)
+            assert streamed and streamed[-1].strip() == answers[mode]
+        backend.decode_mode = "auto"
+        assert answers["static"] == answers["eager"]
+
+
+def test_cpu_auto_is_eager_and_cuda_auto_is_static(qwen, monkeypatch):
+    monkeypatch.delenv("GENASSIST_DECODE", raising=False)
+    cpu = decode_plan.decode_path(qwen.model, torch.device("cpu"), 100, 50)
+    cuda = decode_plan.decode_path(qwen.model, torch.device("cuda"), 300, 50)
+    assert (cpu.path, cpu.cache_len) == ("eager", 0)
+    assert (cuda.path, cuda.cache_len) == ("static", 512)
+    monkeypatch.setenv("GENASSIST_DECODE", "static")
+    assert decode_plan.decode_path(qwen.model, torch.device("cpu"), 10, 5).path == "static"
+
+
+def test_buckets_are_powers_of_two_from_256():
+    assert [decode_plan.cache_bucket(n) for n in (1, 256, 257, 600, 1025)] == [256, 256, 512, 1024, 2048]
+
+
+def test_static_failure_falls_back_to_eager_once(monkeypatch, caplog):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, vocab_size=300)).eval()
+    ids = torch.tensor([[5, 6, 7, 8]])
+    tokenizer = type("Tok", (), {"decode": lambda self, ids, **k: " ".join(map(str, ids)), "pad_token_id": 0,
+                                 "eos_token_id": None, "get_vocab": lambda self: {}})()
+    expected = plain_ids(model, tokenizer, input_ids=ids)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no static cache today")
+
+    monkeypatch.setattr("genassist.mllm.static_decode.static_cache", broken)
+    with caplog.at_level(logging.WARNING):
+        assert our_ids(model, tokenizer, "static", input_ids=ids) == expected
+    assert any("decoding eagerly from now on" in r.getMessage() for r in caplog.records)
+    plan = decode_plan.decode_path(model, torch.device("cpu"), 4, 4, "static")
+    assert plan.path == "eager" and "failed earlier" in plan.reason
+
+
+@pytest.mark.parametrize("tokenizer_fixture", ["qwen", "llmga"])
+def test_incremental_stream_ends_exactly_at_the_full_decode(tokenizer_fixture, request):
+    tokenizer = request.getfixturevalue(tokenizer_fixture).tokenizer
+    text = "Ein Bäcker 🍞 in Zürich: naïve café, 東京 — done.\n  two  spaces"
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    seen = []
+    hooks = DecodeHooks(tokenizer, seen.append, None, [])
+    hooks.put(torch.tensor([]))
+    for token in ids:
+        hooks.put(torch.tensor([token]))
+        assert "\ufffd" not in hooks.text, "a half multi-byte character was handed out"
+    hooks.end()
+    assert hooks.text == tokenizer.decode(ids, skip_special_tokens=True)
+    assert seen[-1] == hooks.text
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:-1]))
+
+
+def test_stop_string_stops_on_the_new_piece():
+    tokenizer = type("Tok", (), {"decode": lambda self, ids, **k: "".join(chr(i) for i in ids)})()
+    hooks = DecodeHooks(tokenizer, None, None, ["###"])
+    hooks.put(torch.tensor([]))
+    for i, char in enumerate("abc##"):
+        hooks.put(torch.tensor([ord(char)]))
+        assert not bool(hooks(torch.zeros(1, 1))[0]), i
+    hooks.put(torch.tensor([ord("#")]))
+    assert bool(hooks(torch.zeros(1, 1))[0])
+
+
+@pytest.mark.parametrize("name", ["qwen", "llmga", "lisa"])
+def test_compiled_path_is_token_identical_to_plain_generate(name, request, monkeypatch, caplog):
+    """The compile plumbing end to end (transformers' compiled decode step over our bucketed static cache),
+    captured by dynamo with the aot_eager backend: inductor's C++ code generation takes minutes on this
+    CPU; bench/mllm_decode.py --compile measures the inductor path on a GPU."""
+    monkeypatch.setenv("GENASSIST_COMPILE_BACKEND", "aot_eager")
+    model, tokenizer, inputs = backend_case(name, request, None)
+    expected = plain_ids(model, tokenizer, **inputs)
+    with caplog.at_level(logging.INFO):
+        assert our_ids(model, tokenizer, "compiled", **inputs) == expected
+        assert our_ids(model, tokenizer, "compiled", **inputs) == expected
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("on the compiled path" in m for m in messages)
+    assert sum("compiling the decode step" in m for m in messages) == 1, "warm-up announced once per bucket"
+    assert hasattr(model, "_compiled_call"), "transformers did not compile the decode step"
