@@ -6,7 +6,8 @@
 #
 #   scripts/gpu_check.sh OUTDIR
 #   GPU_CHECK_SMALL=1 scripts/gpu_check.sh OUTDIR     # CPU dry run: small shapes, a few tests, on the CPU
-#   GPU_CHECK_STAGES="host e2e" scripts/gpu_check.sh OUTDIR   # only some of: decode lisa compile host e2e
+#   GPU_CHECK_STAGES="host e2e" scripts/gpu_check.sh OUTDIR   # only some of: decode segment compile
+#                                                              # inductor memory host e2e
 #
 # Each stage has a time limit and the whole run a budget (GPU_CHECK_BUDGET_S, default 470 s), so a slow
 # stage never costs the ones after it; a stage cut short says so in summary.txt.
@@ -18,7 +19,7 @@ PY="${GPU_PYTHON:-python3}"
 GPU="$ROOT/.gpu"
 SITE="${TMPDIR:-/tmp}/genassist-gpu-site"
 SMALL="${GPU_CHECK_SMALL:-0}"
-STAGES=" ${GPU_CHECK_STAGES:-decode lisa compile host e2e} "
+STAGES=" ${GPU_CHECK_STAGES:-decode segment compile memory host e2e} "
 BUDGET="${GPU_CHECK_BUDGET_S:-470}"
 START=$(date +%s)
 log() { printf '[gpu-check] %s\n' "$*" | tee -a "$OUT/summary.txt" >&2; }
@@ -100,12 +101,16 @@ else
     stage decode_qwen2-1.5b 90 "$PY" bench/mllm_decode.py --arch qwen2-1.5b --json "$OUT/decode_qwen2-1.5b.json"
     stage decode_vicuna-7b 90 "$PY" bench/mllm_decode.py --arch vicuna-7b --json "$OUT/decode_vicuna-7b.json"
   fi
-  want lisa && stage segment_lisa 120 "$PY" bench/segment.py --skip-cache --lisa-tokens 64 \
-    --json "$OUT/segment_lisa.json"
+  # LISA-7B's stages per decoding path and SAM 3 (released shape) in the same run
+  want segment && stage segment 150 "$PY" bench/segment.py --skip-cache --lisa-tokens 64 \
+    --json "$OUT/segment.json"
+  # simulated 8/12/16/24 GB cards with real-shape random-weight models (bench/memory_pressure.py)
+  want memory && stage memory_pressure 200 env BENCH_TIMEOUT_S=190 bash bench/memory_pressure.sh "$OUT/memory"
   # CUDA graphs over the dynamo-captured decode step without inductor code generation (short warm-up)
   want compile && stage decode_qwen2-1.5b_cudagraphs 90 env GENASSIST_COMPILE_BACKEND=cudagraphs "$PY" \
     bench/mllm_decode.py --arch qwen2-1.5b --paths compiled --repeats 2 --json "$OUT/decode_qwen2-1.5b_cudagraphs.json"
-  want compile && stage decode_qwen2-1.5b_compile 200 "$PY" bench/mllm_decode.py --arch qwen2-1.5b \
+  # inductor code generation: minutes of warm-up, only when asked for
+  want inductor && stage decode_qwen2-1.5b_compile 200 "$PY" bench/mllm_decode.py --arch qwen2-1.5b \
     --paths compiled --repeats 2 --json "$OUT/decode_qwen2-1.5b_compile.json"
   want host && pytest_layer host 150 cuda host
   want e2e && pytest_layer e2e 200 cuda e2e
