@@ -231,7 +231,7 @@ def main() -> None:
     gpu = not args.tiny
     if gpu and not torch.cuda.is_available():
         parser.error("no CUDA device: use --tiny for a CPU dry run")
-    device = torch.device("cuda" if gpu else "cpu")
+    device = torch.device("cuda", torch.cuda.current_device()) if gpu else torch.device("cpu")
     dtype = torch.bfloat16 if gpu else torch.float32
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

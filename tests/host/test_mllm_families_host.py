@@ -1,6 +1,8 @@
 """Vision families beyond Qwen through the real host: Load MLLM -> Refine Prompt with an image (tiny
 random-weight Gemma 3, InternVL and Mistral 3 in the real folder layout under models/LLM)."""
 
+import sys
+
 import pytest
 import torch
 
@@ -28,15 +30,24 @@ def test_load_mllm_then_refine_prompt_with_an_image(comfy_host, tiny, kind):
         lambda module, args, kwargs, out: seen.append(args[0] if args else kwargs["pixel_values"]), with_kwargs=True)
     try:
         refine = node(comfy_host, "GenAssist_RefinePrompt").refine
+        answer_error = sys.modules[type(refine.__self__).__module__].AnswerError  # the host's copy of the class
         args = (mllm, "similar_image", "", 7, 6, 0.0)
-        first = refine(*args, image=picture((1.0, 0.0, 0.0)))
-        assert len(seen) == 1  # the picture went through the vision tower once per answer
-        assert len(first[0]) == 1 and first == refine(*args, image=picture((1.0, 0.0, 0.0)))
-        refine(*args, image=picture((0.0, 0.0, 1.0)))
+
+        def outcome(color):  # the prompt, or the error a random model's empty answer gives (seen on CUDA)
+            try:
+                return refine(*args, image=picture(color))
+            except answer_error as error:
+                return str(error)
+
+        first = outcome((1.0, 0.0, 0.0))
+        assert len(seen) == 1  # the picture went through the vision tower
+        assert first == outcome((1.0, 0.0, 0.0))  # greedy: the same answer again ...
+        assert len(seen) == 1  # ... from the same image features, kept per model
+        outcome((0.0, 0.0, 1.0))
     finally:
         hook.remove()
-    red, again, blue = seen
-    assert torch.equal(red, again) and not torch.equal(red, blue)
+    red, blue = seen
+    assert not torch.equal(red, blue)
 
 
 @pytest.fixture(scope="module")

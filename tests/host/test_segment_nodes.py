@@ -7,12 +7,8 @@ import pytest
 import torch
 
 from genassist.mllm.backend import GenerationSettings
+from harness.masks import assert_same_mask
 from harness.openai_server import ScriptedOpenAIServer
-from harness.server import comfy_device
-
-# On CUDA the node's SAM runs on the GPU (16-bit on 'auto') and the reference on the CPU: logits near 0
-# may flip sign, so up to this fraction of pixels may differ there; on the CPU masks must be bit-identical.
-GPU_MASK_TOLERANCE = 0.02
 
 
 def node(comfy_host, node_id):
@@ -34,16 +30,6 @@ def official_box_mask(models_dir, name, pixels, box):
     predictor.set_image(pixels)
     logits, _, _ = predictor.predict(box=np.array(box), multimask_output=False, return_logits=True)
     return torch.from_numpy(logits[0] > 0).float()
-
-
-def assert_same_mask(mask, expected):
-    mask = mask.cpu()
-    if comfy_device() == "cpu":
-        assert torch.equal(mask, expected)
-        return
-    assert mask.shape == expected.shape
-    differing = float((mask != expected).float().mean())
-    assert differing <= GPU_MASK_TOLERANCE, f"{differing:.1%} of pixels differ from the CPU reference"
 
 
 @pytest.fixture(scope="module")
