@@ -18,7 +18,7 @@
                             [--bandwidth GB/s] [--json FILE] [--skip-sam3] [--sam3-small-cpu]
 
 LISA's generate stage is timed once per decoding path: eager (plain transformers decoding), auto (the
-pack's default: a static KV cache on CUDA) and, with --compile, compiled.
+pack's default, eager unless GENASSIST_DECODE says otherwise) and, with --compile, compiled.
 """
 
 import argparse

@@ -1,10 +1,12 @@
 """Which decoding path a local generate call takes, decided in one place.
 
-eager     transformers' dynamic KV cache, nothing compiled: the CPU default and the fallback.
-static    a KV cache pre-allocated for prompt + max_new_tokens (rounded up to a bucket): no per-token
-          re-allocation, the CUDA default.
-compiled  static, plus torch.compile of the one-token decode step (opt-in: Load MLLM / Load LISA
-          ``compile``); the cache length is bucketed so later calls reuse the compiled graph.
+eager     transformers' dynamic KV cache, nothing compiled: the default and the fallback.
+static    a KV cache pre-allocated for prompt + max_new_tokens (rounded up to a bucket). Alone it is not
+          faster: measured on an H200 (bf16, 256 + 128 tokens) 0.80x plain generate at 1.5B and 0.96-1.02x
+          at 7B, since batch-1 decoding is bound by kernel launches, not by cache growth.
+compiled  static, plus the one-token decode step captured and replayed as CUDA graphs (opt-in: Load MLLM /
+          Load LISA ``compile``): 2.37x at 1.5B, 1.23x at 7B on the same H200, 17-18 s first call. The
+          cache length is bucketed so later calls reuse the captured graph.
 
 GENASSIST_DECODE=eager|static|compiled overrides the automatic choice (benches, tests, debugging).
 """
@@ -98,9 +100,7 @@ def decode_path(model, device: torch.device, prompt_len: int, max_new_tokens: in
         return DecodePlan("compiled", why, length)
     if mode == "static":
         return DecodePlan("static", why, length)
-    if device.type == "cuda":
-        return DecodePlan("static", "CUDA: static KV cache", length)
-    return DecodePlan("eager", f"{device.type}: the dynamic cache is as fast here")
+    return DecodePlan("eager", "the default; turn on compile for CUDA-graph decoding")
 
 
 def log_plan(model, plan: DecodePlan) -> None:

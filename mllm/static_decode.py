@@ -46,11 +46,13 @@ def reused_cache(model, cache_len: int, device: torch.device):
 
 
 def compile_config(device: torch.device):
-    """inductor (CUDA graphs on CUDA); GENASSIST_COMPILE_BACKEND names another dynamo backend (e.g.
-    aot_eager: the same graph capture without code generation, for quick checks)."""
+    """CUDA graphs of the captured decode step on CUDA (seconds of warm-up), inductor elsewhere;
+    GENASSIST_COMPILE_BACKEND names another dynamo backend (inductor on CUDA: CUDA graphs plus generated
+    kernels, minutes of warm-up; aot_eager: the graph capture alone, for quick checks)."""
     from transformers.generation import CompileConfig
 
-    backend = os.environ.get("GENASSIST_COMPILE_BACKEND", "").strip() or "inductor"
+    default = "cudagraphs" if device.type == "cuda" else "inductor"
+    backend = os.environ.get("GENASSIST_COMPILE_BACKEND", "").strip() or default
     mode = ("reduce-overhead" if device.type == "cuda" else "default") if backend == "inductor" else None
     config = CompileConfig(fullgraph=False, dynamic=False, backend=backend, mode=mode)
     if device.type != "cuda":

@@ -29,9 +29,10 @@ def _model_choices() -> list[str]:
     return sorted((local | set(CURATED)) - VISION_TOWERS - set(LISA_VISION_TOWERS))
 
 
-_COMPILE_TIP = ("torch.compile the one-token decoding step (with a pre-allocated KV cache) for faster answers on "
-                "a GPU. The first answer of each length bucket compiles first (can take minutes, logged); later "
-                "answers reuse it. Needs triton (CUDA) or a C compiler (CPU); falls back to normal decoding.")
+_COMPILE_TIP = ("Capture the one-token decoding step (with a pre-allocated KV cache) as CUDA graphs for faster "
+                "answers on a GPU (measured on an H200: 2.4x at 1.5B, 1.2x at 7B). The first answer of each "
+                "length bucket captures first (about 20 s, logged); later answers reuse it. Needs triton (CUDA) "
+                "or a C compiler (CPU); falls back to normal decoding.")
 
 
 class LoadMLLM:
