@@ -34,27 +34,12 @@ def write_sd15(path: Path, in_channels: int, tiny: bool) -> None:
 def build_llava(tokenizer, device, dtype, tiny: bool, image_size: int, with_mlp: bool):
     """LLaMA-7B (or a small one) + CLIP-L/14 vision tower + projector, random weights, built on ``device``
     and returned on the CPU (where ComfyUI keeps models it manages until they are needed)."""
-    from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+    from segment import llava_parts  # bench/segment.py
 
     from genassist.mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
 
-    hidden, layers, vision_hidden, vision_layers = (256, 2, 64, 2) if tiny else (4096, 32, 1024, 24)
-    config = LlamaConfig(hidden_size=hidden, intermediate_size=hidden * 11008 // 4096, num_hidden_layers=layers,
-                         num_attention_heads=hidden // 128, vocab_size=len(tokenizer), max_position_embeddings=4096,
-                         tie_word_embeddings=False)
-    torch.manual_seed(0)
-    with torch.device(device):
-        torch.set_default_dtype(dtype)
-        try:
-            lm = LlamaForCausalLM(config).eval()
-            vision = CLIPVisionModel(CLIPVisionConfig(
-                hidden_size=vision_hidden, intermediate_size=4 * vision_hidden, num_hidden_layers=vision_layers,
-                num_attention_heads=max(1, vision_hidden // 64), image_size=image_size, patch_size=14)).eval()
-            projector = (torch.nn.Sequential(torch.nn.Linear(vision_hidden, hidden), torch.nn.GELU(),
-                                             torch.nn.Linear(hidden, hidden)) if with_mlp
-                         else torch.nn.Linear(vision_hidden, hidden))
-        finally:
-            torch.set_default_dtype(torch.float32)
+    lm, projector, vision, hidden, vision_hidden = llava_parts(len(tokenizer), device, dtype, tiny, image_size,
+                                                               with_mlp, max_positions=4096)
     lm.generation_config.eos_token_id = None  # random weights: decode exactly the token budget
     spec = LegacyLlavaSpec(name=f"LLaVA-7B-shaped-{image_size}", backbone="llama", backbone_config={},
                            hidden_size=hidden, mm_hidden_size=vision_hidden,

@@ -86,22 +86,16 @@ def bench_cache(variant: str, queries: int, device, dtype) -> dict:
             "speedup_cached_vs_uncached": round(results["uncached"]["seconds"] / results["cached"]["seconds"], 2)}
 
 
-def lisa_shaped(device, dtype, small: bool = False):
-    """LisaModel with LISA-7B's shapes (or small ones, for a CPU smoke run) and random weights, built
-    directly on the device."""
+def llava_parts(vocab: int, device, dtype, small: bool, image_size: int = 224, with_mlp: bool = False,
+                max_positions: int = 2048):
+    """(language model, projector, CLIP vision tower, hidden, vision hidden) of a LLaVA-1.5-7B shape (LLaMA-7B,
+    CLIP-L/14), or small ones, random weights, built directly on ``device`` (also used by the memory bench)."""
     import torch
-    from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+    from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-    from genassist.mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
-    from genassist.segmentation.lisa import LisaModel
-    from harness import host
-
-    tokenizer = AutoTokenizer.from_pretrained(str(host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"))
-    tokenizer.add_tokens(["[SEG]"])
-    tokenizer.add_tokens(["<im_start>", "<im_end>"], special_tokens=True)
     hidden, layers, vision_hidden, vision_layers = (256, 2, 64, 2) if small else (4096, 32, 1024, 24)
     config = LlamaConfig(hidden_size=hidden, intermediate_size=hidden * 11008 // 4096, num_hidden_layers=layers,
-                         num_attention_heads=hidden // 128, vocab_size=len(tokenizer), max_position_embeddings=2048,
+                         num_attention_heads=hidden // 128, vocab_size=vocab, max_position_embeddings=max_positions,
                          tie_word_embeddings=False)
     torch.manual_seed(0)
     with torch.device(device):
@@ -110,10 +104,29 @@ def lisa_shaped(device, dtype, small: bool = False):
             lm = LlamaForCausalLM(config).eval()
             vision = CLIPVisionModel(CLIPVisionConfig(
                 hidden_size=vision_hidden, intermediate_size=4 * vision_hidden, num_hidden_layers=vision_layers,
-                num_attention_heads=vision_hidden // 64, image_size=224, patch_size=14)).eval()
-            projector = torch.nn.Linear(vision_hidden, hidden)
+                num_attention_heads=max(1, vision_hidden // 64), image_size=image_size, patch_size=14)).eval()
+            projector = (torch.nn.Sequential(torch.nn.Linear(vision_hidden, hidden), torch.nn.GELU(),
+                                             torch.nn.Linear(hidden, hidden)) if with_mlp
+                         else torch.nn.Linear(vision_hidden, hidden))
         finally:
             torch.set_default_dtype(torch.float32)
+    return lm, projector, vision, hidden, vision_hidden
+
+
+def lisa_shaped(device, dtype, small: bool = False):
+    """LisaModel with LISA-7B's shapes (or small ones, for a CPU smoke run) and random weights, built
+    directly on the device."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from genassist.mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
+    from genassist.segmentation.lisa import LisaModel
+    from harness import host
+
+    tokenizer = AutoTokenizer.from_pretrained(str(host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"))
+    tokenizer.add_tokens(["[SEG]"])
+    tokenizer.add_tokens(["<im_start>", "<im_end>"], special_tokens=True)
+    lm, projector, vision, hidden, _ = llava_parts(len(tokenizer), device, dtype, small)
     spec = LegacyLlavaSpec(name="LISA-7B-shaped", backbone="llama", backbone_config={}, hidden_size=hidden,
                            vision_tower="openai/clip-vit-large-patch14", use_im_start_end=True, image_mode="crop",
                            template="llava_v1")

@@ -108,7 +108,13 @@ def resolve_model(name: str, search_dirs: list[str], download: bool = False,
     return download_atomically(CURATED[name], target, downloader)
 
 
-def download_atomically(repo_id: str, target: str, downloader=None) -> str:
+def download_atomically(repo_id: str, target: str, downloader=None, *, allow_patterns=None, missing=None,
+                        error=None, failure_hint: str = "") -> str:
+    """Download ``repo_id`` into a temporary folder beside ``target`` and rename it into place only when
+    ``missing(folder)`` finds nothing lacking: a half-downloaded model never looks complete. ``failure_hint``
+    is added to a hub failure's message (e.g. how to get access to a gated repository)."""
+    allow_patterns = _ALLOW if allow_patterns is None else allow_patterns
+    missing, error = missing or missing_files, error or ModelMissingError
     if downloader is None:
         from huggingface_hub import snapshot_download as downloader
     parent = os.path.dirname(target)
@@ -116,12 +122,17 @@ def download_atomically(repo_id: str, target: str, downloader=None) -> str:
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.download-", dir=parent)
     try:
         log.info("downloading %s into %s", repo_id, target)
-        downloader(repo_id=repo_id, local_dir=tmp, allow_patterns=_ALLOW)
+        try:
+            downloader(repo_id=repo_id, local_dir=tmp, allow_patterns=allow_patterns)
+        except Exception as failure:
+            if not failure_hint:
+                raise
+            raise error(f"download of {repo_id} failed ({failure}). {failure_hint}") from failure
         shutil.rmtree(os.path.join(tmp, ".cache"), ignore_errors=True)
-        lacking = missing_files(tmp)
+        lacking = missing(tmp)
         if lacking:
-            raise ModelMissingError(f"download of {repo_id} is incomplete (missing {', '.join(lacking)}); "
-                                    "nothing was installed, try again")
+            raise error(f"download of {repo_id} is incomplete (missing {', '.join(lacking)}); "
+                        "nothing was installed, try again")
         if os.path.isdir(target):  # an incomplete earlier copy: replace it
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -8,11 +8,9 @@ is complete.
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 
-from ..mllm.model_store import offline
+from ..mllm.model_store import download_atomically, offline
 from ..mllm.weights import SAFETENSORS_INDEX, weight_files
 
 log = logging.getLogger(__name__)
@@ -21,6 +19,8 @@ OFFICIAL = {"sam3": "facebook/sam3"}  # folder name under models/sams -> Hugging
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
 _ALLOW = ["*.json", "*.safetensors", "*.txt"]  # the repository's .pt (original format) is not needed
+GATED_HINT = ("{repo} is gated: accept its licence on huggingface.co, then log in (huggingface-cli login) or "
+              "set HF_TOKEN")
 
 
 class Sam3MissingError(FileNotFoundError):
@@ -81,34 +81,8 @@ def resolve_sam3(name: str, search_dirs: list[str], download: bool = False,
     if name not in OFFICIAL:
         raise Sam3MissingError(f"'{name}' is not an official SAM 3 folder ({', '.join(OFFICIAL)}), so it cannot "
                                f"be downloaded. {fetch_hint(name, target)}")
-    return download_atomically(OFFICIAL[name], target, downloader)
-
-
-def download_atomically(repo_id: str, target: str, downloader=None) -> str:
-    if downloader is None:
-        from huggingface_hub import snapshot_download as downloader
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.download-", dir=parent)
-    try:
-        log.info("downloading %s into %s", repo_id, target)
-        try:
-            downloader(repo_id=repo_id, local_dir=tmp, allow_patterns=_ALLOW)
-        except Exception as error:  # noqa: BLE001 - add the gated-repository hint to any hub failure
-            raise Sam3MissingError(f"download of {repo_id} failed ({error}). {repo_id} is gated: accept its "
-                                   "licence on huggingface.co, then log in (huggingface-cli login) or set "
-                                   "HF_TOKEN") from error
-        shutil.rmtree(os.path.join(tmp, ".cache"), ignore_errors=True)
-        lacking = missing_files(tmp)
-        if lacking:
-            raise Sam3MissingError(f"download of {repo_id} is incomplete (missing {', '.join(lacking)}); "
-                                   "nothing was installed, try again")
-        if os.path.isdir(target):  # an incomplete earlier copy: replace it
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return download_atomically(OFFICIAL[name], target, downloader, allow_patterns=_ALLOW, missing=missing_files,
+                               error=Sam3MissingError, failure_hint=GATED_HINT.format(repo=OFFICIAL[name]))
 
 
 def is_sam3_folder(folder: str) -> bool:
