@@ -21,6 +21,7 @@ from ..canvas.layout import layout_tiles
 from ..canvas.plan import CanvasPlan, PlanError, Tile, plan_from_json
 from ..canvas.window import FILLS
 from . import _types as types
+from ._conditioning import extra_conditioning, per_item
 from ._inpaint_region import (
     SamplingSettings,
     encode_text,
@@ -191,7 +192,9 @@ class GenAssist_ExpandCanvas:
             "conditioning": ("CONDITIONING", {"tooltip": "Optional: extra conditioning for every tile, combined "
                              "with its text as Conditioning (Combine) does, e.g. unCLIP Conditioning, Apply Style "
                              "Model (Redux) or IP-Adapter conditioning made from the source image: a visual "
-                             "feature of the whole picture that holds the canvas together."}),
+                             "feature of the whole picture that holds the canvas together. Made with the same "
+                             "model family (its width must match the text conditioning's, e.g. SD1.5 768, SDXL "
+                             "2048); any token count; batch 1 (shared) or one per image of the batch."}),
             "live_captions": ("BOOLEAN", {"default": True, "tooltip": "With an MLLM connected: write each "
                               "tile's caption just before it, sending the canvas painted so far as an image. "
                               "Off: the plan's captions are used verbatim."}),
@@ -207,10 +210,13 @@ class GenAssist_ExpandCanvas:
         bar = progress_bar(max(1, batch * count * steps), unique_id)
         sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
         negative_cond = encode_text(clip, negative)
+        if conditioning is not None:
+            conditioning = extra_conditioning(conditioning, negative_cond[0][0].shape[-1], batch)
         masks, used_plans = [], []
         for item in range(batch):
+            extra = per_item(conditioning, item) if conditioning is not None else None
             run = _TileRun(plan, model, clip, vae, sampling, negative_cond, mllm if live_captions else None, bar,
-                           item * count * steps, unique_id, conditioning)
+                           item * count * steps, unique_id, extra)
             _, generated, used = expand_canvas(
                 plan, rgb[item], ExpandSettings(plan.window_size, feather_px, harmonize, fill, seed),
                 run.caption_for, run.inpaint, out=out[item])

@@ -219,3 +219,27 @@ def test_extra_conditioning_reaches_every_tile_and_live_captions_can_be_off(comf
     seen.clear()
     expand(comfy_host, inpaint_ckpt, source(), canvas_plan)
     assert seen == [(0, 1)] * count
+
+
+def test_extra_conditioning_batch_gives_each_image_its_own_entry(comfy_host, inpaint_ckpt, monkeypatch):
+    import comfy.sample
+
+    from genassist.canvas.layout import layout_tiles
+
+    canvas_plan = layout_tiles(32, 32, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption=GLOBAL)  # one tile
+    _, clip, _ = inpaint_ckpt
+    (text_cond,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "x")
+    extra = torch.stack([torch.full(text_cond[0][0].shape[1:], float(i)) for i in range(2)])  # item i holds i
+    real_sample, seen = comfy.sample.sample, []
+
+    def recording_sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, *args, **kw):
+        seen.append([tuple(c[0].shape) + (c[0].mean().item(),) for c in positive[1:]])
+        return real_sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, *args, **kw)
+
+    monkeypatch.setattr(comfy.sample, "sample", recording_sample)
+    images = torch.cat([source(seed=1), source(seed=2)])
+    out, _, _ = expand(comfy_host, inpaint_ckpt, images, canvas_plan, steps=1, conditioning=[[extra, {}]])
+    assert out.shape == (2, 32, 48, 3)
+    assert seen == [[(1, *extra.shape[1:], 0.0)], [(1, *extra.shape[1:], 1.0)]]
+    with pytest.raises(ValueError, match=r"conditioning\[0\] holds a batch of 2 .*image batch is 1"):
+        expand(comfy_host, inpaint_ckpt, source(), canvas_plan, steps=1, conditioning=[[extra, {}]])

@@ -6,6 +6,7 @@ import itertools
 import json
 
 import pytest
+import torch
 
 from harness.fuzz import Tally
 from harness.openai_server import ScriptedOpenAIServer
@@ -106,3 +107,41 @@ def test_expand_canvas_matrix(comfy_host, tally, inpaint_parts):
                          "euler", "normal", 1.0, 4, True)
         if result is not None:
             assert result[0].shape == (_batch(image), 24, 48, 3), name
+
+
+def _conditionings(width: int) -> dict:
+    """Expand Canvas's optional CONDITIONING: the text conditioning's width is `width` (768 for SD1.5)."""
+    def entry(*shape, **extras):
+        return [torch.rand(*shape, generator=torch.Generator().manual_seed(sum(shape))), extras]
+
+    nan = entry(1, 4, width)
+    nan[0][0, 1, 2], nan[0][0, 2, 3] = float("nan"), float("inf")
+    return {
+        "77 tokens": ([entry(1, 77, width)], 1), "5 tokens": ([entry(1, 5, width)], 1),
+        "two entries, pooled": ([entry(1, 77, width), entry(1, 154, width, pooled_output=torch.rand(1, 8))], 1),
+        "batch 3 per image": ([entry(3, 77, width, pooled_output=torch.rand(3, 8))], 3),
+        "batch 2 for 1 image": ([entry(2, 77, width)], 1), "SDXL width 2048": ([entry(1, 77, 2048)], 1),
+        "rank 2": ([[torch.rand(77, width), {}]], 1), "rank 4": ([entry(1, 1, 77, width)], 1),
+        "0 tokens": ([[torch.zeros(1, 0, width), {}]], 1), "NaN/inf": ([nan], 1), "empty list": ([], 1),
+        "bare tensor": (torch.rand(1, 77, width), 1), "pair without dict": ([[torch.rand(1, 77, width)]], 1),
+    }
+
+
+@pytest.mark.slow
+def test_expand_canvas_conditioning_matrix(comfy_host, tally, inpaint_parts):
+    from genassist.canvas.layout import layout_tiles
+
+    model, clip, vae = inpaint_parts
+    (text,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "a table")
+    width = text[0][0].shape[-1]
+    expand = node(comfy_host, "GenAssist_ExpandCanvas").expand
+    plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
+    worked = []
+    for name, (conditioning, batch) in _conditionings(width).items():
+        image = IMAGES["24x32"].repeat(batch, 1, 1, 1)
+        result = outcome(tally, "Expand Canvas (conditioning)", ("conditioning",), expand, image, plan, model, clip,
+                         vae, 0, 1, 4.0, "euler", "normal", 1.0, 4, True, conditioning=conditioning)
+        if result is not None:
+            assert result[0].shape == (batch, 24, 48, 3), name
+            worked.append(name)
+    assert worked == ["77 tokens", "5 tokens", "two entries, pooled", "batch 3 per image"]
