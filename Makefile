@@ -26,8 +26,15 @@ test-gpu: setup-test
 lint: setup-test
 	@source .host/host.env && "$$COMFYUI_PYTHON" -m ruff check .
 
+# every bench script (modules shared by them start with _ or have no main); the memory-pressure bench needs a
+# GPU and runs its small dry run on the CPU
 bench: setup-test
-	@source .host/host.env && for b in bench/*.py; do echo "== $$b"; "$$COMFYUI_PYTHON" "$$b" || exit 1; done
+	@source .host/host.env && export COMFYUI_DIR COMFYUI_PYTHON && for b in bench/[a-z]*.py; do \
+	  grep -q '__main__' "$$b" || continue; echo "== $$b"; extra=""; \
+	  if [ "$$b" = bench/memory_pressure.py ]; then \
+	    "$$COMFYUI_PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+	      && extra="--out bench/results/memory" || extra="--tiny --sizes 8 --out bench/results/memory"; fi; \
+	  "$$COMFYUI_PYTHON" "$$b" $$extra || exit 1; done
 
 clean-host:
 	rm -rf .host
