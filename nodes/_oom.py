@@ -37,9 +37,10 @@ class GenAssistOutOfMemory(RuntimeError):
 
 
 def oom_summary(error: BaseException) -> str:
-    """The first line of torch's message ('CUDA out of memory. Tried to allocate 2.00 GiB ...')."""
+    """The first two sentences of torch's message ('CUDA out of memory. Tried to allocate 2.00 GiB'): the rest
+    is the simulated or real card's totals and allocator advice that the pack's own advice replaces."""
     text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    return ". ".join(text[0].split(". ")[:2])[:200] if text else type(error).__name__
 
 
 def free_gpu_memory() -> None:
