@@ -155,7 +155,7 @@ def paste_tile(canvas: torch.Tensor, generated: torch.Tensor, plan: CanvasPlan, 
             current = canvas[win.y:win.bottom, win.x:win.right].permute(2, 0, 1).float()
             decoded = harmonize_seams(decoded[None], torch.where(keep, current, decoded)[None],
                                       (~keep).float()[None, None])[0]
-    region = crop.RegionPlan(crop.Window(win.x, win.y, win.right, win.bottom, win.width, win.height),
+    region = crop.RegionPlan(crop.CropWindow(win.x, win.y, win.right, win.bottom, win.width, win.height),
                         prepared.sample_mask, weight)
     crop.stitch(canvas[None], region, decoded.permute(1, 2, 0)[None], in_place=True)
     generated[tile.y:tile.bottom, tile.x:tile.right] = 1.0

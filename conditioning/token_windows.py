@@ -69,7 +69,7 @@ def split_text(text: str, level: str) -> list[str]:
 
 
 @dataclass
-class Window:
+class TextWindow:
     """One encoder window: a character span of the prompt and how it was cut."""
 
     start: int
@@ -83,8 +83,8 @@ class Window:
 
 @dataclass
 class SentencePlan:
-    windows: list[Window]
-    dropped: list[Window] = field(default_factory=list)
+    windows: list[TextWindow]
+    dropped: list[TextWindow] = field(default_factory=list)
 
 
 def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int, max_windows: int) -> SentencePlan:
@@ -96,10 +96,10 @@ def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int,
     must hard-split it. Windows beyond ``max_windows`` are returned as ``dropped``."""
     if capacity < 1:
         raise ValueError(f"window capacity must be at least 1 token, got {capacity}")
-    windows: list[Window] = []
+    windows: list[TextWindow] = []
 
-    def new_window(start: int, cut_at: str) -> Window:
-        window = Window(start, start, 0, cut_at)
+    def new_window(start: int, cut_at: str) -> TextWindow:
+        window = TextWindow(start, start, 0, cut_at)
         windows.append(window)
         return window
 
@@ -125,7 +125,7 @@ def pack_sentences(text: str, count_tokens: Callable[[str], int], capacity: int,
         place(offset, sentence, 0)
         offset += len(sentence)
     if not windows:
-        windows.append(Window(0, len(text), 0))
+        windows.append(TextWindow(0, len(text), 0))
     windows[-1].end = len(text)  # trailing whitespace belongs to the last window
     return SentencePlan(windows[:max_windows], windows[max_windows:])
 

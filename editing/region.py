@@ -19,7 +19,7 @@ from ..restoration.masked_filters import dilate
 
 
 @dataclass(frozen=True)
-class Window:
+class CropWindow:
     """A crop box in image pixels (end-exclusive) and the working size it is resized to."""
 
     x0: int
@@ -47,7 +47,7 @@ class RegionPlan:
     """Where to inpaint and how to paste back: the window, and at window (full) resolution the grown
     mask (what the model regenerates) and the blend weight (grown mask with an outward feather)."""
 
-    window: Window
+    window: CropWindow
     grown: torch.Tensor  # [h, w] float 0/1
     blend: torch.Tensor  # [h, w] float 0..1, 0 exactly outside grown + feather
 
@@ -76,7 +76,7 @@ def working_size(width: int, height: int, resolution: int, multiple: int = 8) ->
 
 
 def choose_window(bbox: tuple[int, int, int, int], image_size: tuple[int, int], margin: int,
-                  resolution: int, multiple: int = 8) -> Window:
+                  resolution: int, multiple: int = 8) -> CropWindow:
     """A window around `bbox` padded by `margin` px, clamped to the image (width, height). The working
     size keeps the window's aspect ratio up to the rounding to `multiple`."""
     width, height = image_size
@@ -84,7 +84,7 @@ def choose_window(bbox: tuple[int, int, int, int], image_size: tuple[int, int], 
     x0, y0 = max(0, x0 - margin), max(0, y0 - margin)
     x1, y1 = min(width, x1 + margin), min(height, y1 + margin)
     work_w, work_h = working_size(x1 - x0, y1 - y0, resolution, multiple)
-    return Window(x0, y0, x1, y1, work_w, work_h)
+    return CropWindow(x0, y0, x1, y1, work_w, work_h)
 
 
 def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -106,7 +106,7 @@ def feather_outward(mask: torch.Tensor, pixels: int) -> torch.Tensor:
 
 
 def plan_region(mask: torch.Tensor, grow_px: int, feather_px: int, context_px: int, resolution: int,
-                multiple: int = 8, window: Window | None = None) -> RegionPlan | None:
+                multiple: int = 8, window: CropWindow | None = None) -> RegionPlan | None:
     """Plan the inpainting of mask [H,W] (1 = change), or None when the mask is empty.
 
     The window holds the mask's bounding box plus grow + feather + context px on every side (clamped to

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genassist.editing.region import (
-    Window,
+    CropWindow,
     choose_window,
     crop_for_work,
     feather_outward,
@@ -110,7 +110,7 @@ def test_stitch_keeps_the_canvas_dtype_and_batch():
 
 
 def test_explicit_window_is_used_as_given():
-    window = Window(0, 0, 64, 32, 64, 32)
+    window = CropWindow(0, 0, 64, 32, 64, 32)
     plan = plan_region(box(100, 100, 10, 10, 20, 20), 0, 0, 0, 512, window=window)
     assert plan.window == window and plan.grown.shape == (32, 64)
 
