@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .weights import SAFETENSORS_INDEX, TORCH_INDEX, weight_files
 
@@ -40,25 +41,26 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]:
-    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer."""
-    if not os.path.isdir(folder):
-        return ["config.json", "model weights (*.safetensors)"]
-    missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
+def missing_weight_files(folder: str, when_none: str = "model weights (*.safetensors)") -> list[str]:
+    """Every weight shard an index names that is not on disk, or ``when_none`` when there are no weights."""
     for index_name in (SAFETENSORS_INDEX, TORCH_INDEX):
         index = os.path.join(folder, index_name)
         if os.path.isfile(index):
             try:
                 with open(index, encoding="utf-8") as f:
                     shards = sorted(set(json.load(f)["weight_map"].values()))
-            except (OSError, ValueError, KeyError):
-                missing.append(f"{index_name} (unreadable)")
-                shards = []
-            missing += [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
-            break
-    else:
-        if not weight_files(folder):
-            missing.append("model weights (*.safetensors)")
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return [f"{index_name} (unreadable)"]
+            return [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
+    return [] if weight_files(folder) else [when_none]
+
+
+def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]:
+    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer."""
+    if not os.path.isdir(folder):
+        return ["config.json", "model weights (*.safetensors)"]
+    missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
+    missing += missing_weight_files(folder)
     if needs_tokenizer is None:
         needs_tokenizer = os.path.basename(os.path.normpath(folder)).split(".download-")[0].lstrip(".") \
             not in VISION_TOWERS
@@ -75,37 +77,66 @@ def fetch_hint(name: str, target: str) -> str:
     return f"put a Hugging Face model folder at \"{target}\" (config.json, tokenizer, *.safetensors)"
 
 
-def find_complete(name: str, search_dirs: list[str]) -> str | None:
+@dataclass(frozen=True)
+class FolderKind:
+    """A kind of model folder: what it must hold, where it is fetched from, how a missing one is reported."""
+
+    label: str  # "model", "SAM 3"
+    missing: Callable[[str], list[str]]
+    fetch_hint: Callable[[str, str], str]  # (name, target folder) -> how to get it
+    downloads: dict[str, str]  # folder name -> Hugging Face repository
+    error: type[Exception] = ModelMissingError
+    expected: str = ""  # what a folder holds, for the "no folder" message
+    allow_patterns: tuple[str, ...] = tuple(_ALLOW)
+    failure_hint: str = ""  # added to a hub failure, "{repo}" filled in (e.g. gated repositories)
+
+
+def find_complete(name: str, search_dirs: list[str], missing: Callable[[str], list[str]] = missing_files) -> str | None:
     for base in search_dirs:
         folder = os.path.join(base, name)
-        if os.path.isdir(folder) and not missing_files(folder):
+        if os.path.isdir(folder) and not missing(folder):
             return folder
     return None
 
 
-def resolve_model(name: str, search_dirs: list[str], download: bool = False,
-                  downloader: Callable[..., object] | None = None) -> str:
+def resolve_folder(kind: FolderKind, name: str, search_dirs: list[str], download: bool = False,
+                   downloader: Callable[..., object] | None = None) -> str:
     """Folder of a complete copy of ``name``; downloads into search_dirs[0] only when asked."""
-    if not name or os.sep in name or name.startswith("."):
-        raise ValueError(f"invalid model folder name {name!r}")
-    found = find_complete(name, search_dirs)
+    if not name or os.sep in name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid {kind.label} folder name {name!r}")
+    found = find_complete(name, search_dirs, kind.missing)
     if found:
         return found
+    if not search_dirs:
+        raise kind.error(f"no folder for {kind.label} models is configured (models/ or extra_model_paths.yaml)")
     target = os.path.join(search_dirs[0], name)
     partial = next((os.path.join(b, name) for b in search_dirs if os.path.isdir(os.path.join(b, name))), None)
     if not download:
         if partial:
-            raise ModelMissingError(f"model folder {partial} is incomplete, missing: "
-                                    f"{', '.join(missing_files(partial))}. {fetch_hint(name, partial)}")
-        raise ModelMissingError(f"no model folder '{name}' in {', '.join(search_dirs)}. Expected config.json, "
-                                f"a tokenizer and *.safetensors. {fetch_hint(name, target)}")
+            raise kind.error(f"{kind.label} folder {partial} is incomplete, missing: "
+                             f"{', '.join(kind.missing(partial))}. {kind.fetch_hint(name, partial)}")
+        raise kind.error(f"no {kind.label} folder '{name}' in {', '.join(search_dirs)}. {kind.expected}"
+                         f"{kind.fetch_hint(name, target)}")
     if offline():
-        raise ModelMissingError(f"'{name}' is not on disk and HF_HUB_OFFLINE=1 forbids downloading it. "
-                                f"{fetch_hint(name, target)} on a machine with network access")
-    if name not in CURATED:
-        raise ModelMissingError(f"'{name}' is not in the download list ({', '.join(CURATED)}). "
-                                f"{fetch_hint(name, target)}")
-    return download_atomically(CURATED[name], target, downloader)
+        raise kind.error(f"{kind.label} '{name}' is not complete on disk and HF_HUB_OFFLINE=1 forbids "
+                         f"downloading it. {kind.fetch_hint(name, target)} on a machine with network access")
+    if name not in kind.downloads:
+        raise kind.error(f"'{name}' is not in the download list of {kind.label} folders "
+                         f"({', '.join(kind.downloads)}). {kind.fetch_hint(name, target)}")
+    repo = kind.downloads[name]
+    return download_atomically(repo, target, downloader, allow_patterns=list(kind.allow_patterns),
+                               missing=kind.missing, error=kind.error,
+                               failure_hint=kind.failure_hint.format(repo=repo))
+
+
+MODELS = FolderKind("model", missing_files, fetch_hint, CURATED,
+                    expected="Expected config.json, a tokenizer and *.safetensors. ")
+
+
+def resolve_model(name: str, search_dirs: list[str], download: bool = False,
+                  downloader: Callable[..., object] | None = None) -> str:
+    """Folder of a complete MLLM copy of ``name`` under models/LLM."""
+    return resolve_folder(MODELS, name, search_dirs, download, downloader)
 
 
 def download_atomically(repo_id: str, target: str, downloader=None, *, allow_patterns=None, missing=None,

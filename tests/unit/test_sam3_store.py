@@ -65,7 +65,7 @@ def test_download_is_atomic_only_when_asked_and_never_offline(tmp_path, monkeypa
     with pytest.raises(Sam3MissingError, match="HF_HUB_OFFLINE=1 forbids"):
         resolve_sam3("sam3", [str(tmp_path)], download=True, downloader=downloader)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    with pytest.raises(Sam3MissingError, match="not an official SAM 3 folder"):
+    with pytest.raises(Sam3MissingError, match="not in the download list of SAM 3 folders"):
         resolve_sam3("mine", [str(tmp_path)], download=True, downloader=downloader)
     folder = resolve_sam3("sam3", [str(tmp_path)], download=True, downloader=downloader)
     assert folder == str(tmp_path / "sam3") and not missing_files(folder)
