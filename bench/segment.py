@@ -60,7 +60,7 @@ def official_sam(variant: str, device, dtype):
 def bench_cache(variant: str, queries: int, device, dtype) -> dict:
     import numpy as np
 
-    from genassist.segmentation.sam_cache import EmbeddingCache
+    from genassist.mllm.vision_cache import FeatureCache
     from genassist.segmentation.sam_predict import Prompt, SamPredictor
 
     sam, spec = official_sam(variant, device, dtype)
@@ -70,10 +70,10 @@ def bench_cache(variant: str, queries: int, device, dtype) -> dict:
     for _ in range(queries):
         x, y = rng.randint(0, 600), rng.randint(0, 400)
         boxes.append((float(x), float(y), float(x + 300), float(y + 300)))
-    SamPredictor(sam, EmbeddingCache(0)).embed(image[:64, :64])  # warm-up: one-off allocations
+    SamPredictor(sam, FeatureCache(0)).embed(image[:64, :64])  # warm-up: one-off allocations
     results = {}
     for label, max_items in (("uncached", 0), ("cached", 8)):
-        predictor = SamPredictor(sam, EmbeddingCache(max_items))
+        predictor = SamPredictor(sam, FeatureCache(max_items))
         _sync(device)
         start = time.perf_counter()
         for box in boxes:

@@ -51,18 +51,18 @@ def bench_sam3(device, dtype, queries: int, small: bool = False) -> dict:
     import torch
     from PIL import Image
 
+    from genassist.mllm.vision_cache import FeatureCache
     from genassist.segmentation.sam3 import Sam3Runner
-    from genassist.segmentation.sam_cache import EmbeddingCache
 
     model, processor = sam3_shaped(device, dtype, small)
     image = Image.fromarray((np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8))
     phrases = ["vase", "chair", "red car", "person", "dog", "table", "bottle", "window"]
     phrases = (phrases * (queries // len(phrases) + 1))[:queries]
-    Sam3Runner(model, processor, EmbeddingCache(0)).segment(image, "warm up", 0.5)  # kernels, allocations
+    Sam3Runner(model, processor, FeatureCache(0)).segment(image, "warm up", 0.5)  # kernels, allocations
     results = {}
     for label, count, max_items in (("one_query", 1, 8), ("n_queries_cached", queries, 8),
                                     ("n_queries_uncached", queries, 0)):
-        runner = Sam3Runner(model, processor, EmbeddingCache(max_items))
+        runner = Sam3Runner(model, processor, FeatureCache(max_items))
         _sync(device)
         start = time.perf_counter()
         for phrase in phrases[:count]:
@@ -71,7 +71,7 @@ def bench_sam3(device, dtype, queries: int, small: bool = False) -> dict:
         seconds = time.perf_counter() - start
         results[label] = {"queries": count, "seconds": round(seconds, 4), "per_query_s": round(seconds / count, 4),
                           "encoder_passes": runner.cache.encoder_passes}
-    runner = Sam3Runner(model, processor, EmbeddingCache(8))
+    runner = Sam3Runner(model, processor, FeatureCache(8))
     _sync(device)
     start = time.perf_counter()
     runner.vision_features(image)

@@ -8,7 +8,9 @@ the model is part of the key by construction.
 
 import functools
 import hashlib
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 
@@ -30,27 +32,36 @@ def inputs_key(*args, **kwargs) -> str:
 
 
 class FeatureCache:
-    """LRU of encoder outputs; ``encoder_passes`` counts the misses (the real encoder runs)."""
+    """A small LRU of encoder outputs (vision towers, SAM image encoders); ``encoder_passes`` counts the
+    misses, i.e. the real encoder runs (for tests and benches). Thread-safe: the server may run two prompts'
+    nodes against one model."""
 
     def __init__(self, max_items: int = DEFAULT_IMAGES):
         self.max_items = max_items
-        self.items: OrderedDict = OrderedDict()
         self.encoder_passes = 0
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def get_or_compute(self, key: str, compute):
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
+    def get_or_compute(self, key: str, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
         value = compute()
-        self.encoder_passes += 1
-        if self.max_items > 0:
-            self.items[key] = value
-            while len(self.items) > self.max_items:
-                self.items.popitem(last=False)
+        with self._lock:
+            self.encoder_passes += 1
+            if self.max_items > 0:
+                self._items[key] = value
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
         return value
 
     def clear(self) -> None:
-        self.items.clear()
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def cache_image_features(model, max_items: int = DEFAULT_IMAGES) -> FeatureCache | None:

@@ -15,9 +15,9 @@ import comfy.model_management as mm
 import torch
 
 from ..mllm.backend import GenerationSettings
+from ..mllm.vision_cache import FeatureCache
 from ..segmentation.grounding import convention_for, frame_for, ground
 from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
-from ..segmentation.sam_cache import EmbeddingCache
 from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
 from ._oom import LISA_ADVICE, fail_on_oom
@@ -32,7 +32,7 @@ class Segmentation:
     explanation: str
 
 
-class LoggingCache(EmbeddingCache):
+class LoggingCache(FeatureCache):
     """Embedding cache that logs every real encoder pass (how users and tests see the cache work)."""
 
     def __init__(self, label: str, max_items: int = 8):

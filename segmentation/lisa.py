@@ -21,8 +21,9 @@ from ..mllm.backend import GenerationSettings
 from ..mllm.decoding import DecodeHooks, eos_ids, run_generate
 from ..mllm.image_tokens import splice_image_features
 from ..mllm.legacy_llava import LegacyLlava, build_prompt, load_legacy_llava, tokenize_with_images
+from ..mllm.vision_cache import FeatureCache
 from .lisa_tokenizer import load_lisa_tokenizer
-from .sam_cache import EmbeddingCache
+from .sam_cache import SAM_CACHE_IMAGES
 from .sam_model import sam_from_state_dict
 from .sam_predict import SamPredictor
 
@@ -97,7 +98,7 @@ class LisaModel(nn.Module):
         self.sam_spec = sam_spec
         self.seg_id = seg_token_id(tokenizer)
         self.explanatory = "explanatory" in name.lower()
-        self.sam_cache = EmbeddingCache()
+        self.sam_cache = FeatureCache(SAM_CACHE_IMAGES)
         self.decode_mode = "auto"  # decode_plan.MODES; Load LISA sets "compiled" when compile is on
 
     @property

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..mllm.vision_cache import FeatureCache
 from .noun_phrase import noun_phrase
-from .sam_cache import EmbeddingCache, image_key
+from .sam_cache import SAM_CACHE_IMAGES, image_key
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,10 @@ def phrase_for(query: str, mode: str = "noun phrase") -> str:
 class Sam3Runner:
     """One SAM 3 model and processor, with the per-image cache of vision features."""
 
-    def __init__(self, model, processor, cache: EmbeddingCache | None = None, model_id: str = "sam3"):
+    def __init__(self, model, processor, cache: FeatureCache | None = None, model_id: str = "sam3"):
         self.model = model
         self.processor = processor
-        self.cache = cache if cache is not None else EmbeddingCache()
+        self.cache = cache if cache is not None else FeatureCache(SAM_CACHE_IMAGES)
         self.model_id = model_id
 
     def _param(self) -> torch.Tensor:

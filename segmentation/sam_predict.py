@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .sam_cache import EmbeddingCache, image_key
+from ..mllm.vision_cache import FeatureCache
+from .sam_cache import SAM_CACHE_IMAGES, image_key
 from .sam_processing import as_uint8_rgb, postprocess, preprocess, scale_boxes, scale_coords
 
 
@@ -28,9 +29,9 @@ class Prompt:
 
 
 class SamPredictor:
-    def __init__(self, sam, cache: EmbeddingCache | None = None, model_id: str = ""):
+    def __init__(self, sam, cache: FeatureCache | None = None, model_id: str = ""):
         self.sam = sam
-        self.cache = cache if cache is not None else EmbeddingCache()
+        self.cache = cache if cache is not None else FeatureCache(SAM_CACHE_IMAGES)
         self.model_id = model_id
 
     @property

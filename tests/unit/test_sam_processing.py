@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from genassist.mllm.clip_vision import CLIP_MEAN, CLIP_STD, prepare_image
-from genassist.segmentation.sam_cache import EmbeddingCache
+from genassist.mllm.vision_cache import FeatureCache
 from genassist.segmentation.sam_masks import feather, grow, overlay, union
 from genassist.segmentation.sam_model import PIXEL_MEAN, PIXEL_STD, sam_from_state_dict
 from genassist.segmentation.sam_predict import Prompt, SamPredictor
@@ -84,7 +84,7 @@ def test_n_prompts_on_one_image_run_the_encoder_once():
     calls = []
     forward = sam.image_encoder.forward
     sam.image_encoder.forward = lambda x: calls.append(1) or forward(x)
-    predictor = SamPredictor(sam, EmbeddingCache(max_items=2))
+    predictor = SamPredictor(sam, FeatureCache(max_items=2))
     image = (np.random.RandomState(2).rand(64, 96, 3) * 255).astype(np.uint8)
     first = None
     for box in [(0, 0, 40, 40), (10, 10, 90, 60), (50, 5, 95, 63)]:

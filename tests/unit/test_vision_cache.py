@@ -67,7 +67,10 @@ def test_lru_keeps_the_last_images_and_keys_on_exact_inputs():
     cache = FeatureCache(2)
     for key in ("a", "b", "a", "c"):
         cache.get_or_compute(key, lambda key=key: key)
-    assert list(cache.items) == ["a", "c"] and cache.encoder_passes == 3
+    assert len(cache) == 2 and cache.encoder_passes == 3
+    cache.get_or_compute("a", lambda: "again")  # kept: the most recently used two are a and c
+    assert cache.encoder_passes == 3
+    assert cache.get_or_compute("b", lambda: "b again") == "b again" and cache.encoder_passes == 4  # evicted
     x = torch.zeros(2, 3)
     assert inputs_key(x) == inputs_key(x.clone()) != inputs_key(x.double())
     assert inputs_key(x) != inputs_key(torch.ones(2, 3))
