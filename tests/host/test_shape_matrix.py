@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from harness.fuzz import Tally
 from harness.openai_server import ScriptedOpenAIServer
 from harness.shapes import SIDE, images, masks, outcome
 
@@ -17,13 +16,6 @@ PLAN = json.dumps({"steps": [{"instruction": "add a cat", "action": "add", "regi
 
 def node(comfy_host, node_id):
     return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-@pytest.fixture(scope="module")
-def tally():
-    collected = Tally("nodes")
-    yield collected
-    collected.flush()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import json
 import pytest
 import torch
 
-from harness.fuzz import Tally
 from harness.openai_server import ScriptedOpenAIServer
 from harness.shapes import images, masks, outcome
 
@@ -22,13 +21,6 @@ FEW_MASKS = ("same size", "other size 7x5", "empty", "batch 2", "NaN/inf", "bad 
 
 def node(comfy_host, node_id):
     return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-@pytest.fixture(scope="module")
-def tally():
-    collected = Tally("nodes")
-    yield collected
-    collected.flush()
 
 
 @pytest.fixture(scope="module")
