@@ -31,6 +31,8 @@ LISA_ADVICE = ("Load LISA: quantization 8bit or 4bit (the language model only; S
                "LISA-7B instead of 13B; a Grounded Segmenter with a smaller MLLM or an MLLM Server; "
                + GENERAL_ADVICE)
 
+SAM3_ADVICE = "Load SAM 3: dtype bf16 or fp16; " + GENERAL_ADVICE
+
 
 class GenAssistOutOfMemory(RuntimeError):
     """Out of GPU memory even after freeing it (and after the smaller retry, where there is one)."""

@@ -1,11 +1,11 @@
 """The values on GENASSIST_SAM and GENASSIST_SEGMENTER links, with ComfyUI memory management.
 
-A segmenter answers ``segment(image: PIL, query, node_id, instruction="") -> Segmentation`` (binary
-instance masks at the image's size plus an explanation). Nothing found is a normal result (no masks), never
-an exception. ``instruction`` is the edit the region is for (Apply Edit Plan). A segmenter with
-``accepts_box = True`` also takes ``box=(x0, y0, x1, y1)`` in pixels (a hint where to look);
-``segment_box(image, box)``, where a segmenter has it, is SAM's mask for a pixel box (xyxy), used to refine a
-plan's box.
+A segmenter answers ``segment(image: PIL, query, node_id=None, instruction="", box=None) -> Segmentation``
+(binary instance masks at the image's size plus an explanation) and ``segment_box(image, box) -> mask or
+None``. Nothing found is a normal result (no masks), never an exception. ``instruction`` is the edit the
+region is for and ``box`` (x0, y0, x1, y1 pixels) a plan's hint where to look (Apply Edit Plan); a
+segmenter uses what its model can read and ignores the rest. ``segment_box`` is SAM's mask for a pixel box,
+used to refine a plan's box (None: this segmenter has no box-only SAM).
 """
 
 import logging
@@ -20,7 +20,7 @@ from ..segmentation.grounding import convention_for, frame_for, ground
 from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
 from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
-from ._oom import LISA_ADVICE, fail_on_oom
+from ._oom import LISA_ADVICE, SAM3_ADVICE, fail_on_oom
 from ._progress import check_interrupt, text_streamer
 
 log = logging.getLogger("GenAssist")
@@ -124,8 +124,9 @@ class GroundedSegmenter:
         check_interrupt()
         return sam_box_mask(self.sam.predictor(), image, box)
 
-    def segment(self, image, query: str, node_id=None, instruction: str = "") -> Segmentation:
-        # the grounding prompt names one thing to find; the edit instruction would blur it, so it is unused
+    def segment(self, image, query: str, node_id=None, instruction: str = "", box=None) -> Segmentation:
+        # the grounding prompt names one thing to find: the edit instruction would blur it, and the MLLM
+        # answers boxes itself, so neither instruction nor box is used
         frame = frame_for(self.convention, image.width, image.height,
                           qwen_resize_params(self.mllm) if self.convention == "qwen2.5-vl" else None)
         result = ground(lambda messages, settings: self.mllm.generate(messages, settings, node_id=node_id),
@@ -170,8 +171,8 @@ class LisaSegmenter:
         self._load()
         return sam_box_mask(self.model.predictor, image, box)
 
-    def segment(self, image, query: str, node_id=None, instruction: str = "") -> Segmentation:
-        check_interrupt()
+    def segment(self, image, query: str, node_id=None, instruction: str = "", box=None) -> Segmentation:
+        check_interrupt()  # LISA finds its own region from the query: a box is not one of its inputs
         query = edit_query(query, instruction)
         result = fail_on_oom(lambda: self._run(image, query, node_id), "LISA", LISA_ADVICE)
         check_interrupt()
@@ -193,11 +194,10 @@ def _scores(scores) -> str:
 
 
 class Sam3Segmenter:
-    """GENASSIST_SEGMENTER backed by SAM 3. ``segment`` also takes an optional box (pixels, x0 y0 x1 y1),
-    given to SAM 3 as a positive box prompt next to the phrase (``accepts_box`` tells callers so)."""
+    """GENASSIST_SEGMENTER backed by SAM 3: a box (pixels, x0 y0 x1 y1) is given to SAM 3 as a positive box
+    prompt next to the phrase; the edit instruction is not a noun phrase, so it is not used."""
 
     kind = "sam3"
-    accepts_box = True
 
     def __init__(self, runner: Sam3Runner, patcher, name: str, threshold: float = DEFAULT_THRESHOLD,
                  query_mode: str = "noun phrase", activation: int = 0):
@@ -208,14 +208,20 @@ class Sam3Segmenter:
         self.query_mode = query_mode
         self.activation = activation
 
+    def _run(self, image, phrase: str, box):
+        load_for_inference(self.patcher, self.activation)
+        return self.runner.segment(image, phrase, self.threshold, box=box)
+
     def __repr__(self) -> str:
         return f"Sam3Segmenter({self.name}, threshold {self.threshold})"
 
-    def segment(self, image, query: str, node_id=None, box=None) -> Segmentation:
+    def segment_box(self, image, box) -> None:
+        return None  # SAM 3 reads the box inside segment(), next to the phrase
+
+    def segment(self, image, query: str, node_id=None, instruction: str = "", box=None) -> Segmentation:
         check_interrupt()
-        load_for_inference(self.patcher, self.activation)
         phrase = phrase_for(query, self.query_mode)
-        result = self.runner.segment(image, phrase, self.threshold, box=box)
+        result = fail_on_oom(lambda: self._run(image, phrase, box), f"SAM 3 {self.name}", SAM3_ADVICE)
         check_interrupt()
         said = " ".join(query.split())
         source = f" (cut from the query {said!r})" if phrase != said else " (the query as is)"

@@ -5,21 +5,26 @@ them to ComfyUI: the MLLM handle, the segmenter, the region inpainting of ``_inp
 interrupt and tensors.
 """
 
-import inspect
 import logging
 
 import torch
 
 from ..editing.apply import ApplySettings, apply_plan
-from ..editing.localize import LOCALIZE_MODES
+from ..editing.localize import LOCALIZE_MODES, box_pixels
 from ..editing.plan import EditPlan, PlanError, plan_from_json
 from ..editing.planner import EXAMPLE, plan_edit
 from ..segmentation.sam_masks import union
 from . import _types as types
-from ._inpaint_region import SamplingSettings, encode_text, inpaint_window, preview_callback, sampling_inputs
+from ._inpaint_region import (
+    SamplingSettings,
+    encode_text,
+    inpaint_window_fitting,
+    preview_callback,
+    sampling_inputs,
+)
 from ._mllm_prompting import GENERATION_INPUTS, generation_settings
 from ._progress import check_interrupt, progress_bar
-from ._tensors import as_rgb, to_pil
+from ._tensors import as_mask, as_rgb, to_pil
 
 log = logging.getLogger("GenAssist")
 
@@ -108,25 +113,15 @@ class EditPlanFromJSON:
             raise PlanError(f"Edit Plan From JSON: {error}") from None
 
 
-def _takes_instruction(segmenter) -> bool:
-    try:
-        return "instruction" in inspect.signature(segmenter.segment).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _segment_localizer(segmenter, node_id):
+def _segment_localizer(segmenter, node_id, use_box: bool):
     """localize(image, step) for the step loop: the segmenter's union mask for the region phrase, offered the
-    step's instruction when the segmenter takes one (LISA reads both, as TIE's LISA reads sub-instructions)."""
-    takes_instruction = _takes_instruction(segmenter)
+    step's instruction (LISA reads both, as TIE's LISA reads sub-instructions) and, unless localize is
+    'segmenter', the plan's box in pixels (SAM 3 takes it as a box prompt)."""
 
     def localize(image, step):
         pil = to_pil(image)[0]
-        kwargs = {"instruction": step.instruction} if takes_instruction else {}
-        box = getattr(step, "box", None)  # 0-1000 x0 y0 x1 y1, when the plan has one
-        if box is not None and getattr(segmenter, "accepts_box", False):
-            kwargs["box"] = tuple(float(v) / 1000 * size for v, size in zip(box, (pil.width, pil.height) * 2))
-        result = segmenter.segment(pil, step.region, node_id=node_id, **kwargs)
+        box = box_pixels(step.box, pil.width, pil.height) if use_box and step.box is not None else None
+        result = segmenter.segment(pil, step.region, node_id=node_id, instruction=step.instruction, box=box)
         mask = union(result.masks, pil.height, pil.width)
         return (mask if bool((mask > 0.5).any()) else None), result.explanation
 
@@ -134,11 +129,9 @@ def _segment_localizer(segmenter, node_id):
 
 
 def _box_refiner(segmenter):
-    """refine_box(image, pixel box) -> SAM mask, when the segmenter has a SAM (else None: boxes are ellipses)."""
-    segment_box = getattr(segmenter, "segment_box", None)
-    if segment_box is None:
-        return None
-    return lambda image, box: segment_box(to_pil(image)[0], box)
+    """refine_box(image, pixel box) -> SAM mask, or None where the segmenter has no box-only SAM (the box
+    becomes an ellipse)."""
+    return lambda image, box: segmenter.segment_box(to_pil(image)[0], box)
 
 
 class ApplyEditPlan:
@@ -191,7 +184,8 @@ class ApplyEditPlan:
                          "step, e.g. 'blurry, distorted'."}),
             "masks": ("MASK", {"tooltip": "Optional painted masks, one per step in plan order (a batch; any "
                       "size, resized to the image). A non-empty mask is used for its step as is; an empty "
-                      "(black) mask lets that step localize itself."}),
+                      "(black) mask lets that step localize itself. Global steps repaint the whole image "
+                      "and ignore their mask."}),
             "localize": (list(LOCALIZE_MODES), {"default": "auto", "tooltip": "Where each step edits. auto: add "
                          "steps use the plan's box (where the new thing goes), other steps the segmenter, then "
                          "the box. segmenter: the region phrase only. box: the box, else the segmenter."}),
@@ -207,14 +201,7 @@ class ApplyEditPlan:
             raise TypeError("Apply Edit Plan: the plan input must come from Plan Edit or Edit Plan From JSON")
         rgb = as_rgb(image)
         count = len(plan.steps)
-        if localize not in LOCALIZE_MODES:
-            raise ValueError(f"Apply Edit Plan: localize must be one of {', '.join(LOCALIZE_MODES)}, "
-                             f"got {localize!r}")
-        if masks is not None and masks.dim() == 2:
-            masks = masks[None]
-        if masks is not None and masks.shape[0] > count:
-            raise ValueError(f"Apply Edit Plan: 'masks' holds {masks.shape[0]} masks but the plan has {count} "
-                             "steps: give one mask per step (an empty mask lets that step localize itself)")
+        masks = None if masks is None else as_mask(masks, "masks")  # apply_plan checks one mask per step
         apply_settings = ApplySettings(grow_px, feather_px, context_px, resolution, harmonize, localize)
         bar = progress_bar(max(1, rgb.shape[0] * count * steps), unique_id)
         negative_cond = encode_text(clip, negative or "") if count else None
@@ -222,6 +209,8 @@ class ApplyEditPlan:
         finals, step_images, step_masks, logs = [], [], [], []
         sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
         global_sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, global_denoise)
+        localize = _segment_localizer(segmenter, unique_id, use_box=apply_settings.localize != "segmenter")
+        refine_box = _box_refiner(segmenter)
         for item in range(rgb.shape[0]):
             base = item * count * steps
 
@@ -234,11 +223,12 @@ class ApplyEditPlan:
                 if step.prompt not in encoded:
                     encoded[step.prompt] = encode_text(clip, step.prompt)
                 chosen = global_sampling if step.action == "global" else sampling
-                return inpaint_window(model, clip, vae, window, mask, encoded[step.prompt], negative_cond,
-                                      chosen.for_step(index), callback)
+                return inpaint_window_fitting(model, clip, vae, window, mask, encoded[step.prompt],
+                                              negative_cond, chosen.for_step(index), callback,
+                                              what=f"Apply Edit Plan step {index + 1}")
 
-            result = apply_plan(rgb[item:item + 1], plan, _segment_localizer(segmenter, unique_id), inpaint,
-                                apply_settings, on_step=on_step, refine_box=_box_refiner(segmenter), masks=masks)
+            result = apply_plan(rgb[item:item + 1], plan, localize, inpaint, apply_settings, on_step=on_step,
+                                refine_box=refine_box, masks=masks)
             finals.append(result.image)
             step_images += result.step_images or [result.image]
             height, width = rgb.shape[1], rgb.shape[2]

@@ -176,7 +176,10 @@ class LargeRegionSegmenter:
     def __init__(self, found=True):
         self.queries, self.found = [], found
 
-    def segment(self, image, query, node_id=None, instruction=""):
+    def segment_box(self, image, box):
+        return None  # no SAM: a box stays an ellipse
+
+    def segment(self, image, query, node_id=None, instruction="", box=None):
         from genassist.nodes._segmenters import Segmentation
         self.queries.append((query, instruction))
         masks = torch.zeros(1 if self.found else 0, image.height, image.width)
@@ -226,7 +229,7 @@ def test_painted_masks_win_and_localize_modes(comfy_host, inpaint_parts):
     assert step_masks[0][40:, :].sum() == 0  # the painted mask's step stays in its corner
     _, _, _, log = apply(comfy_host, plan, segmenter, inpaint_parts, image, localize="segmenter")
     assert log.count("mask: segmenter") == 2
-    with pytest.raises(ValueError, match="'masks' holds 3 masks but the plan has 2 steps"):
+    with pytest.raises(ValueError, match="masks holds 3 masks but the plan has 2 steps"):
         apply(comfy_host, plan, segmenter, inpaint_parts, image, masks=torch.zeros(3, 8, 8))
 
 

@@ -47,7 +47,7 @@ def test_node_lists_the_folder_and_the_official_name(comfy_host, name):
 
 def test_union_and_instances_at_the_images_size(comfy_host, name):
     segmenter = load(comfy_host, name, threshold=0.0)
-    assert segmenter.kind == "sam3" and segmenter.accepts_box
+    assert segmenter.kind == "sam3" and segmenter.segment_box(None, (0, 0, 1, 1)) is None
     image, pil = image_tensor()
     segment = node(comfy_host, "GenAssist_Segment")
     query = "segment the vase that stands on the table"
@@ -117,12 +117,12 @@ def test_missing_file_error_names_the_file_and_the_folder(comfy_host, name, mode
 def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, name, tiny):
     segmenter = load(comfy_host, name, threshold=0.0)
     apply_node = node(comfy_host, "GenAssist_ApplyEditPlan")
-    localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None)
+    localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None, use_box=True)
     image, pil = image_tensor(seed=5)
-    mask, note = localize(image, SimpleNamespace(region="the vase", box=[100, 250, 500, 750]))  # 0-1000
+    mask, note = localize(image, SimpleNamespace(region="the vase", instruction="", box=[100, 250, 500, 750]))  # 0-1000
     direct = segmenter.runner.segment(pil, "vase", 0.0, box=(16.0, 24.0, 80.0, 72.0))  # in pixels
     assert torch.equal(mask, direct.masks.amax(0)) and "with the box prompt (16, 24, 80, 72)" in note
-    _, plain = localize(image, SimpleNamespace(region="the vase"))
+    _, plain = localize(image, SimpleNamespace(region="the vase", instruction="", box=None))
     assert "box prompt" not in plain
     (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
         {"instruction": "make the vase red", "action": "replace", "region": "the vase", "prompt": "a red vase"}]}))
