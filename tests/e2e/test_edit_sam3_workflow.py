@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import transformers  # noqa: E402  (a hard dependency: never skipped for being absent)
 from PIL import Image
 
 from harness.openai_server import ScriptedOpenAIServer
 from harness.workflow import ui_to_api
 
-transformers = pytest.importorskip("transformers")
 if not hasattr(transformers, "Sam3Model"):
     pytest.skip(f"SAM 3 needs transformers >= 5.0 (this is {transformers.__version__})", allow_module_level=True)
 

@@ -87,28 +87,38 @@ def test_static_path_is_token_identical_to_plain_generate(name, image, request, 
     assert any(f"static path (asked for, KV cache {size} tokens)" in r.getMessage() for r in caplog.records)
 
 
-def test_lisa_generate_ids_uses_the_forced_path(lisa, monkeypatch):
+def static_path_logged(caplog) -> bool:
+    return any(" on the static path (asked for" in r.getMessage() for r in caplog.records)
+
+
+def test_lisa_generate_ids_uses_the_forced_path(lisa, monkeypatch, caplog):
     inputs = lisa_inputs(lisa, RED)
     monkeypatch.setattr("genassist.segmentation.lisa.eos_ids", lambda *a, **k: [])
     expected = plain_ids(lisa.llava.language_model, lisa.tokenizer, **inputs)
     lisa.decode_mode = "static"
     try:
-        assert lisa.generate_ids(inputs["inputs_embeds"][0], GREEDY) == expected
+        with caplog.at_level(logging.DEBUG, logger="genassist.mllm.decode_plan"):  # logged at INFO once per change
+            assert lisa.generate_ids(inputs["inputs_embeds"][0], GREEDY) == expected
     finally:
         lisa.decode_mode = "auto"
-    assert decode_plan.decode_path(lisa.llava.language_model, torch.device("cpu"), 10, 5, "static").static
+    assert static_path_logged(caplog)  # the static path ran: an eager fallback would give the same tokens
 
 
-def test_backend_answers_match_across_paths(qwen, llmga):
+def test_backend_answers_match_across_paths(qwen, llmga, caplog):
     messages = [Message("user", "Describe the picture.", [RED])]
     for backend in (qwen, llmga):
         answers = {}
-        for mode in ("eager", "static"):
-            backend.decode_mode = mode
-            streamed = []
-            answers[mode] = backend.generate(messages, GREEDY, on_text=streamed.append)
-            assert streamed and streamed[-1].strip() == answers[mode]
-        backend.decode_mode = "auto"
+        try:
+            for mode in ("eager", "static"):
+                backend.decode_mode = mode
+                streamed = []
+                caplog.clear()
+                with caplog.at_level(logging.DEBUG, logger="genassist.mllm.decode_plan"):
+                    answers[mode] = backend.generate(messages, GREEDY, on_text=streamed.append)
+                assert streamed and streamed[-1].strip() == answers[mode]
+            assert static_path_logged(caplog)
+        finally:
+            backend.decode_mode = "auto"
         assert answers["static"] == answers["eager"]
 
 

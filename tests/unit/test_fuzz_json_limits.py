@@ -29,6 +29,10 @@ def test_brackets_inside_strings_do_not_count(text, expected):
 
 
 def test_loads_at_the_limit_and_one_past_it():
-    assert loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "x", ValueError) is not None
+    value = loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "x", ValueError)
+    for _ in range(MAX_JSON_DEPTH - 1):
+        assert value and isinstance(value, list)
+        value = value[0]
+    assert value == []
     with pytest.raises(ValueError, match=rf"nested {MAX_JSON_DEPTH + 1} levels deep"):
         loads("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "x", ValueError)

@@ -7,9 +7,9 @@ import types
 import numpy as np
 import pytest
 import torch
+import transformers  # noqa: E402  (a hard dependency: never skipped for being absent)
 from PIL import Image
 
-transformers = pytest.importorskip("transformers")
 if not hasattr(transformers, "Sam3Model"):
     pytest.skip(f"SAM 3 needs transformers >= 5.0 (this is {transformers.__version__}, without Sam3Model)",
                 allow_module_level=True)

@@ -2,7 +2,6 @@
 by transformers itself loads through the pack's loader and predicts the same masks as transformers does
 with the same weights."""
 
-import pytest
 import torch
 
 from genassist.segmentation.sam_hf_layout import from_transformers_layout, is_transformers_layout
@@ -10,7 +9,6 @@ from genassist.segmentation.sam_model import read_weights, sam_from_state_dict
 from genassist.segmentation.sam_processing import preprocess
 from tiny_models import sam as tiny_sam
 
-transformers = pytest.importorskip("transformers")
 SPEC = tiny_sam.TINY_SPEC
 
 
