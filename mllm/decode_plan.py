@@ -4,11 +4,12 @@ eager     transformers' dynamic KV cache, nothing compiled: the default and the 
 static    a KV cache pre-allocated for prompt + max_new_tokens (rounded up to a bucket). Alone it is not
           faster: measured on an H200 (bf16, 256 + 128 tokens) 0.80x plain generate at 1.5B and 0.96-1.02x
           at 7B, since batch-1 decoding is bound by kernel launches, not by cache growth.
-compiled  static, plus the one-token decode step captured and replayed as CUDA graphs (opt-in: Load MLLM /
-          Load LISA ``compile``): 2.37x at 1.5B, 1.23x at 7B on the same H200, 17-18 s first call. The
-          cache length is bucketed so later calls reuse the captured graph.
+compiled  static, plus the one-token decode step compiled (opt-in: Load MLLM / Load LISA ``compile``): on
+          CUDA captured and replayed as CUDA graphs, 2.37x at 1.5B, 1.23x at 7B on the same H200, 17-18 s
+          first call; on a CPU compiled by inductor. The cache length is bucketed so later calls reuse the
+          compiled graph.
 
-GENASSIST_DECODE=eager|static|compiled overrides the automatic choice (benches, tests, debugging).
+GENASSIST_DECODE=eager|static|compiled forces a path where compile is off (benches, tests, debugging).
 """
 
 import logging
@@ -51,17 +52,27 @@ def cache_bucket(tokens: int) -> int:
     return size
 
 
+def compile_backend(device: torch.device) -> str:
+    """dynamo's cudagraphs on CUDA (captures the decode step, seconds of warm-up, no code generation),
+    inductor elsewhere; GENASSIST_COMPILE_BACKEND names another (inductor on CUDA: CUDA graphs plus generated
+    kernels, minutes of warm-up; aot_eager: the graph capture alone, for quick checks)."""
+    return os.environ.get("GENASSIST_COMPILE_BACKEND", "").strip() or (
+        "cudagraphs" if device.type == "cuda" else "inductor")
+
+
 def compiler_missing(device: torch.device) -> str:
-    """Why torch.compile cannot run here ('' when it can)."""
+    """Why the compile backend cannot run here ('' when it can): only inductor generates code."""
     if not hasattr(torch, "compile"):
         return "this torch has no torch.compile"
+    if compile_backend(device) != "inductor":
+        return ""
     if device.type == "cpu" and not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
-        return "no C compiler on PATH (torch.compile on CPU needs one)"
+        return "no C compiler on PATH (inductor on CPU needs one)"
     if device.type == "cuda":
         try:
             import triton  # noqa: F401
         except ImportError:
-            return "triton is not installed (torch.compile on CUDA needs it)"
+            return "triton is not installed (inductor on CUDA needs it)"
     return ""
 
 
@@ -94,9 +105,8 @@ def decode_path(model, device: torch.device, prompt_len: int, max_new_tokens: in
         return DecodePlan("eager", blocked)
     if mode == "compiled":
         missing = compiler_missing(device)
-        if missing:
-            return DecodePlan("static" if device.type == "cuda" else "eager", f"compile off: {missing}",
-                              length if device.type == "cuda" else 0)
+        if missing:  # a static cache alone is no faster, so without the compiler decoding stays eager
+            return DecodePlan("eager", f"compile off: {missing}")
         return DecodePlan("compiled", why, length)
     if mode == "static":
         return DecodePlan("static", why, length)

@@ -60,6 +60,8 @@ class DecodeHooks:
             self.prompt_seen = True
             return
         self.ids.extend(int(t) for t in value.flatten().tolist())
+        if self.on_text is None and not self.stop_strings:
+            return  # nobody reads the text while it grows: end() decodes it once
         context = self._decode(self.ids[self.prefix_offset:self.read_offset])
         window = self._decode(self.ids[self.prefix_offset:])
         if len(window) > len(context) and not window.endswith("\ufffd"):
@@ -171,6 +173,8 @@ def run_generate(model, tokenizer, settings: GenerationSettings, hooks: DecodeHo
     try:
         with torch.inference_mode(), scoped_seed(settings.seed, device):
             return model.generate(**model_inputs, **kwargs, **static_kwargs(model, plan, device))
+    except torch.OutOfMemoryError:
+        raise  # not a failure of the path: nodes/_oom.py frees memory and says what to change
     except Exception as error:
         if not plan.static:
             raise
@@ -192,16 +196,13 @@ def generate_text(model, tokenizer, settings: GenerationSettings,
     decode_mode: 'auto' or a forced path (decode_plan.MODES)."""
     hooks = DecodeHooks(tokenizer, on_text, should_stop, stop_strings)
     eos = eos_ids(model, tokenizer, extra_eos_tokens)
-    output = run_generate(model, tokenizer, settings, hooks, eos, decode_mode, prompt_ids, **model_inputs)
+    run_generate(model, tokenizer, settings, hooks, eos, decode_mode, prompt_ids, **model_inputs)
     if hooks.stopped_by_request:
         return hooks.text
-    prompt_len = model_inputs["input_ids"].shape[-1] if "input_ids" in model_inputs else 0
-    new_ids = output[0, prompt_len:] if output.shape[-1] > prompt_len else output[0, :0]
-    text = tokenizer.decode(new_ids, skip_special_tokens=True)
     if hit_token_limit(hooks, eos, settings.max_new_tokens):
         log.warning("GenAssist: the answer hit max_new_tokens = %d (no end-of-answer token): raise "
                     "max_new_tokens if it looks cut short", settings.max_new_tokens)
-    return cut_at_stop(text, stop_strings).strip()
+    return cut_at_stop(hooks.text, stop_strings).strip()  # end() decoded the new ids once
 
 
 def hit_token_limit(hooks: DecodeHooks, eos: list[int], max_new_tokens: int) -> bool:

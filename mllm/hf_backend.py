@@ -14,7 +14,6 @@ from .vision_cache import cache_image_features
 from .vision_chat import (
     TEXT_ONLY,
     check_supported,
-    content_messages,
     family_of,
     processor_inputs,
     render_prompt,
@@ -28,11 +27,6 @@ log = logging.getLogger(__name__)
 def read_config(folder: str) -> dict:
     with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
         return json.load(f)
-
-
-def chat_messages(messages: list[Message]) -> tuple[list[dict], list]:
-    """Our messages -> the content-list format chat templates of vision models take, plus the images."""
-    return content_messages(messages)
 
 
 def text_messages(messages: list[Message], name: str = "this model", model_type: str = "") -> list[dict]:
@@ -88,6 +82,7 @@ class TransformersBackend:
                                                            trust_remote_code=trust_remote_code)
             self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
             self.model = load_vision_model(folder, **kwargs).eval()
+            cache_image_features(self.model)  # the same image asked about again skips the vision tower
 
     @property
     def module(self) -> torch.nn.Module:
@@ -110,7 +105,6 @@ class TransformersBackend:
 
     def generate(self, messages, settings: GenerationSettings, on_text=None, should_stop=None) -> str:
         inputs = self.prepare(messages)
-        cache_image_features(self.model)  # the same image asked about again skips the vision tower
         return generate_text(self.model, self.tokenizer, settings, on_text, should_stop,
                              decode_mode=self.decode_mode, **inputs)
 

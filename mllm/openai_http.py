@@ -54,6 +54,11 @@ def error_object(body: str) -> dict:
     decoded, data = try_loads(body)
     if not decoded:
         return {"message": " ".join(body[:10_000].split())[:500]}
+    return error_from_value(data)
+
+
+def error_from_value(data) -> dict:
+    """error_object of an already decoded body or stream event."""
     if isinstance(data, dict):
         inner = data.get("error", data)
         if isinstance(inner, dict):

@@ -8,11 +8,10 @@ Ollama): shown live, never part of the answer.
 """
 
 import http.client
-import json
 from dataclasses import dataclass
 
 from .json_limits import try_loads
-from .openai_http import ServerError, error_object, seconds
+from .openai_http import ServerError, error_from_value, error_object, seconds
 
 _STRAY_LIMIT = 2000  # characters of non-event text kept for the error message
 
@@ -107,7 +106,7 @@ class StreamReader:
                               "off")
         self.reply.events += 1
         if "error" in chunk or event == "error" or chunk.get("object") == "error":  # the last: older vLLM
-            message = error_object(json.dumps(chunk))["message"]
+            message = error_from_value(chunk)["message"]
             raise ServerError(f"{self.server} reported an error after {self.reply.progress()}: {message}")
         choices = chunk.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -153,7 +152,7 @@ def reply_from_body(raw: str, server: str) -> StreamedReply:
         raise ServerError(f"{server} answered with something that is not JSON: {error_object(raw)['message'][:200]!r} "
                           "(is base_url the server's …/v1 address?)")
     if isinstance(data, dict) and "error" in data:
-        detail = error_object(raw)
+        detail = error_from_value(data)
         raise ServerError(f"{server} reported: {detail['message']}", error=detail)
     choices = data.get("choices") if isinstance(data, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices else None

@@ -7,12 +7,11 @@ cache is used on CUDA; that is switched off unless the plan asks for it.
 """
 
 import logging
-import os
 import weakref
 
 import torch
 
-from .decode_plan import DecodePlan, first_compile
+from .decode_plan import DecodePlan, compile_backend, first_compile
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +45,11 @@ def reused_cache(model, cache_len: int, device: torch.device):
 
 
 def compile_config(device: torch.device):
-    """CUDA graphs of the captured decode step on CUDA (seconds of warm-up), inductor elsewhere;
-    GENASSIST_COMPILE_BACKEND names another dynamo backend (inductor on CUDA: CUDA graphs plus generated
-    kernels, minutes of warm-up; aot_eager: the graph capture alone, for quick checks)."""
+    """transformers' CompileConfig for decode_plan.compile_backend (reduce-overhead: CUDA graphs, for inductor
+    on CUDA)."""
     from transformers.generation import CompileConfig
 
-    default = "cudagraphs" if device.type == "cuda" else "inductor"
-    backend = os.environ.get("GENASSIST_COMPILE_BACKEND", "").strip() or default
+    backend = compile_backend(device)
     mode = ("reduce-overhead" if device.type == "cuda" else "default") if backend == "inductor" else None
     config = CompileConfig(fullgraph=False, dynamic=False, backend=backend, mode=mode)
     if device.type != "cuda":
@@ -70,8 +67,9 @@ def static_kwargs(model, plan: DecodePlan, device: torch.device) -> dict:
     if compiled:
         kwargs["compile_config"] = compile_config(device)
         if first_compile(model, plan):
-            log.warning("GenAssist: compiling the decode step of %s for a %d-token KV cache (first call "
-                        "with this size only; can take a few minutes)", type(model).__name__, plan.cache_len)
+            log.warning("GenAssist: compiling the decode step of %s for a %d-token KV cache with %s (first call "
+                        "with this size only: seconds with cudagraphs, minutes with inductor)", type(model).__name__,
+                        plan.cache_len, compile_backend(device))
     else:
         kwargs["disable_compile"] = True
     return kwargs

@@ -203,3 +203,13 @@ def test_compiled_path_is_token_identical_to_plain_generate(name, request, monke
     assert any("on the compiled path" in m for m in messages)
     assert sum("compiling the decode step" in m for m in messages) == 1, "warm-up announced once per bucket"
     assert hasattr(model, "_compiled_call"), "transformers did not compile the decode step"
+
+
+def test_only_inductor_needs_a_compiler_and_without_one_decoding_stays_eager(qwen, monkeypatch):
+    monkeypatch.delenv("GENASSIST_COMPILE_BACKEND", raising=False)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert decode_plan.compile_backend(cuda) == "cudagraphs" and decode_plan.compile_backend(cpu) == "inductor"
+    monkeypatch.setattr(decode_plan.shutil, "which", lambda name: None)  # no C compiler anywhere
+    assert decode_plan.compiler_missing(cuda) == ""  # CUDA graphs generate no code
+    plan = decode_plan.decode_path(qwen.model, cpu, 100, 50, mode="compiled")
+    assert (plan.path, plan.reason) == ("eager", "compile off: no C compiler on PATH (inductor on CPU needs one)")
