@@ -6,7 +6,8 @@ each on the previous step's output, is our design (TIE's public material describ
 the per-step masks and prompts, not the loop).
 
     localize(image [1,H,W,3], step) -> (mask [H,W] 1 = region, or None when nothing was found; note)
-    inpaint(window_image [1,h,w,3], window_mask [1,h,w], step, index) -> window result [1,h,w,3]
+    inpaint(window_image [1,h,w,3], window_mask [1,h,w], step, index) -> window result [1,h',w',3] (any size: stitched
+        back resized to the window)
     refine_box(image [1,H,W,3], (x0, y0, x1, y1) px) -> SAM mask [H,W] or None (see editing.localize)
 """
 

@@ -18,10 +18,9 @@ import comfy.utils
 import latent_preview
 import node_helpers
 import torch
-import torch.nn.functional as F
 
 from ..conditioning.long_prompt import encode_sentences, probe_layouts
-from ..editing.region import RegionPlan, crop_for_work, plan_region, stitch
+from ..editing.region import RegionPlan, crop_for_work, plan_region, resize_image, resize_mask, stitch
 from . import _types as types
 from ._oom import GENERAL_ADVICE, retry_on_oom
 
@@ -158,29 +157,20 @@ INPAINT_ADVICE = ("a smaller working size (Plan Canvas: tile_size; Apply Edit Pl
                   "share the card; " + GENERAL_ADVICE)
 
 
-def _window_at(image: torch.Tensor, mask: torch.Tensor, height: int, width: int):
-    pixels = F.interpolate(image[..., :3].movedim(-1, 1), size=(height, width), mode="bicubic",
-                           align_corners=False, antialias=True).clamp(0, 1).movedim(1, -1)
-    mask = mask[None] if mask.dim() == 2 else mask
-    mask = F.interpolate(mask[:, None].float(), size=(height, width), mode="bilinear", align_corners=False,
-                         antialias=True)[:, 0].clamp(0, 1)
-    return pixels, mask
-
-
 def inpaint_window_fitting(model, clip, vae, image: torch.Tensor, mask: torch.Tensor, positive, negative,
                            sampling: SamplingSettings, callback=None, what: str = "inpainting a window"):
-    """inpaint_window, and when the GPU runs out of memory: free it, sample once more at half the pixels
-    (sides multiples of 8) and scale the result back to the window; a second OOM is an actionable error."""
+    """inpaint_window, and when the GPU runs out of memory: free it and sample once more at half the pixels
+    (sides multiples of 8); a second OOM is an actionable error. The retried result keeps its smaller size:
+    stitch and paste_tile resize whatever they are given to the window, once."""
     height, width = image.shape[1], image.shape[2]
 
     def run(scale: float) -> torch.Tensor:
         if scale == 1.0:
             return inpaint_window(model, clip, vae, image, mask, positive, negative, sampling, callback)
         small_h, small_w = _retry_side(height, scale), _retry_side(width, scale)
-        pixels, small_mask = _window_at(image, mask, small_h, small_w)
-        out = inpaint_window(model, clip, vae, pixels, small_mask, positive, negative, sampling, callback)
-        return F.interpolate(out.movedim(-1, 1), size=(height, width), mode="bicubic",
-                             align_corners=False).clamp(0, 1).movedim(1, -1)
+        pixels = resize_image(image[..., :3], small_w, small_h)
+        small_mask = resize_mask(mask, small_w, small_h).clamp(0, 1)
+        return inpaint_window(model, clip, vae, pixels, small_mask, positive, negative, sampling, callback)
 
     def shrink(scale: float) -> float | None:
         smaller = scale * RETRY_PIXEL_SHARE**0.5
