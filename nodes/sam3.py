@@ -4,8 +4,15 @@ import logging
 
 import folder_paths
 
-from ..segmentation.sam3 import DEFAULT_THRESHOLD, QUERY_MODES, Sam3Runner, activation_bytes
-from ..segmentation.sam3_store import OFFICIAL, is_sam3_folder
+from ..segmentation.sam3 import (
+    DEFAULT_THRESHOLD,
+    QUERY_MODES,
+    Sam3Runner,
+    activation_bytes,
+    load_sam3,
+    sam3_classes,
+)
+from ..segmentation.sam3_store import OFFICIAL, is_sam3_folder, resolve_sam3
 from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
@@ -57,14 +64,11 @@ class LoadSAM3:
     def load(self, model, dtype="auto", score_threshold=DEFAULT_THRESHOLD, query="noun phrase", download=False):
         import comfy.model_management as mm
 
-        from ..segmentation.sam3 import load_sam3, sam3_classes
-        from ..segmentation.sam3_store import resolve_sam3
-
         sam3_classes()  # a clear error on an old transformers before anything else
         folder = resolve_sam3(model, folder_paths.get_folder_paths("sams"), download=download)
         torch_dtype = preferred_dtype(mm.get_torch_device(), dtype)
         sam3, processor = load_sam3(folder, torch_dtype)
-        patcher = wrap_model(ModelContainer(sam3), role="model")
+        patcher = wrap_model(ModelContainer(sam3), role="model", label=f"SAM 3 {model}")
         # Two images: SAM 3's cached features (FPN maps at 1008 px) are ~100 MB each, kept on the device.
         runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=2), model_id=folder)
         log.info("GenAssist: loaded SAM 3 %s (%s)", model, torch_dtype)

@@ -74,7 +74,7 @@ class LoadSAM:
                            folder_paths.get_folder_paths("sams"), download=download)
         torch_dtype = preferred_dtype(mm.get_torch_device(), dtype)
         sam, spec = load_sam_file(path, torch_dtype)
-        patcher = wrap_model(ModelContainer(sam), role="model")
+        patcher = wrap_model(ModelContainer(sam), role="model", label=f"SAM {model_name}")
         log.info("GenAssist: loaded SAM %s (%s, %s)", model_name, spec.variant, torch_dtype)
         return (SamHandle(sam, spec, model_name, patcher),)
 
@@ -134,7 +134,7 @@ class LoadLISA:
             quantize_language_model(lisa, quantization, device)
             lisa.to(device)
         else:
-            patcher = wrap_model(ModelContainer(lisa), role="text_encoder")
+            patcher = wrap_model(ModelContainer(lisa), role="text_encoder", label=f"LISA {model}")
         activation = 2 * 1024**3 if torch_dtype != torch.float32 else 0
         log.info("GenAssist: loaded LISA %s (%s)", model, torch_dtype)
         return (LisaSegmenter(lisa, patcher, max_new_tokens, activation),)

@@ -7,7 +7,7 @@ dilutes its text embedding. The heuristic is deliberately simple and predictable
 2. drop leading request words ("please", "segment", "find", "select", "mask", "show me", ...) and leading
    articles/quantifiers ("the", "a", "an", "all", "every", "each", "of");
 3. keep only the text before the first relative clause or separator (" that ", " which ", " who ",
-   " where ", " whose ", ",", ";");
+   " whom ", " whose ", " where ", " when ", ",", ";", ":");
 4. keep at most MAX_WORDS words.
 
 If nothing is left, the request is used as it is. Questions that need reasoning ("what would people sit
