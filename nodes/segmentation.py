@@ -1,11 +1,13 @@
 """Reasoning segmentation: 'the object people would sit on' -> MASK, by LISA or by an MLLM + SAM."""
 
 import logging
+import os
 
 import folder_paths
 import torch
 
 from ..segmentation.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
+from ..segmentation.sam3_store import is_sam3_folder
 from ..segmentation.sam_masks import feather, grow, overlay, union
 from ..segmentation.sam_model import HUB_FILES, OFFICIAL_FILES
 from . import _types as types
@@ -24,7 +26,13 @@ BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels", "loc1024", "inte
 
 
 def _sam_choices() -> list[str]:
-    return sorted(set(folder_paths.get_filename_list("sams")) | set(OFFICIAL_FILES) | set(HUB_FILES))
+    """SAM files in models/sams (subfolders too: transformers' sam-vit-* folders), not the files of SAM 3
+    folders, which Load SAM 3 reads."""
+    bases = folder_paths.get_folder_paths("sams")
+    sam3_dirs = {name.split("/")[0] for name in folder_paths.get_filename_list("sams") if "/" in name
+                 and any(is_sam3_folder(os.path.join(base, name.split("/")[0])) for base in bases)}
+    files = {name for name in folder_paths.get_filename_list("sams") if name.split("/")[0] not in sam3_dirs}
+    return sorted(files | set(OFFICIAL_FILES) | set(HUB_FILES))
 
 
 def _lisa_choices() -> list[str]:

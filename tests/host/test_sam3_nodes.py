@@ -43,6 +43,8 @@ def name(tiny):
 def test_node_lists_the_folder_and_the_official_name(comfy_host, name):
     choices = node(comfy_host, "GenAssist_LoadSAM3").INPUT_TYPES()["required"]["model"][0]
     assert name in choices and "sam3" in choices
+    sam_files = node(comfy_host, "GenAssist_LoadSAM").INPUT_TYPES()["required"]["model_name"][0]
+    assert not [f for f in sam_files if f.startswith(f"{name}/")]  # a SAM 3 folder's files are not Load SAM's
 
 
 def test_union_and_instances_at_the_images_size(comfy_host, name):
