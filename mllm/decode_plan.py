@@ -1,47 +1,59 @@
 """Which decoding path a local generate call takes, decided in one place.
 
-eager     transformers' dynamic KV cache, nothing compiled: the default and the fallback.
+eager     transformers' dynamic KV cache, nothing recorded or compiled: the default and the last fallback.
 static    a KV cache pre-allocated for prompt + max_new_tokens (rounded up to a bucket). Alone it is not
           faster: measured on an H200 (bf16, 256 + 128 tokens) 0.80x plain generate at 1.5B and 0.96-1.02x
           at 7B, since batch-1 decoding is bound by kernel launches, not by cache growth.
-compiled  static, plus the one-token decode step compiled (opt-in: Load MLLM / Load LISA ``compile``): on
-          CUDA captured and replayed as CUDA graphs, 2.37x at 1.5B, 1.23x at 7B on the same H200, 17-18 s
-          first call; on a CPU compiled by inductor. The cache length is bucketed so later calls reuse the
-          compiled graph.
+graphs    static, plus each decode step recorded once as a CUDA graph and replayed (step_graphs.py): no
+          compiler, one recording per cache bucket. The first choice of ``compile`` on CUDA.
+compiled  static, plus the decode step compiled by torch.compile: on CUDA dynamo's cudagraphs backend
+          (2.37x at 1.5B, 1.23x at 7B on the H200 above, 17-18 s first call), inductor on a CPU. The
+          choice of ``compile`` where graphs cannot run, and graphs' fallback.
 
-GENASSIST_DECODE=eager|static|compiled forces a path where compile is off (benches, tests, debugging).
+Modes (a backend's ``decode_mode``): 'auto' (the default path), 'compile' (Load MLLM / Load LISA ``compile``:
+the fastest path that runs here), or one path forced. GENASSIST_DECODE=<path> forces one where the mode is
+'auto' (benches, tests, debugging). A path that raises is remembered per model and the call redone on the
+next one: graphs -> compiled -> eager.
 """
 
 import logging
 import os
 import shutil
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "eager", "static", "compiled")
+PATHS = ("eager", "static", "graphs", "compiled")
+MODES = ("auto", "compile") + PATHS
+STATIC_PATHS = ("static", "graphs", "compiled")
 MIN_BUCKET = 256
 
-# models whose static path raised once: they stay on eager (model -> reason)
-_FAILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-# last path logged per model, so the choice is logged once per change, not once per call
-_LOGGED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-# model -> cache lengths whose compiled decode step has been built
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+@dataclass
+class _ModelState:
+    failed: dict = field(default_factory=dict)  # path -> why it is not used any more
+    logged: tuple = ()  # the last (path, reason) logged at INFO
+
+
+_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _state(model) -> _ModelState:
+    return _STATE.setdefault(model, _ModelState())
 
 
 @dataclass(frozen=True)
 class DecodePlan:
-    path: str  # "eager" | "static" | "compiled"
+    path: str  # one of PATHS
     reason: str
-    cache_len: int = 0  # static/compiled: KV cache length (a bucket >= prompt + max_new_tokens)
+    cache_len: int = 0  # static paths: KV cache length (a bucket >= prompt + max_new_tokens)
 
     @property
     def static(self) -> bool:
-        return self.path in ("static", "compiled")
+        return self.path in STATIC_PATHS
 
 
 def cache_bucket(tokens: int) -> int:
@@ -76,6 +88,16 @@ def compiler_missing(device: torch.device) -> str:
     return ""
 
 
+def graphs_blocked(model, device: torch.device) -> str:
+    """Why decode steps cannot be recorded as CUDA graphs here ('' when they can). transformers builds the
+    attention mask before the step (prepare_inputs_for_generation), so the step itself reads no tensor on
+    the host (tests/unit/test_step_graphs.py checks every backend and family); a recording that fails
+    anyway is remembered here."""
+    if device.type != "cuda":
+        return "CUDA graphs need a CUDA device"
+    return _state(model).failed.get("graphs", "")
+
+
 def static_unsupported(model) -> str:
     """Why a static KV cache cannot be used with this model ('' when it can)."""
     if getattr(model, "hf_quantizer", None) is not None:
@@ -84,53 +106,54 @@ def static_unsupported(model) -> str:
         return "the model is split across devices"
     if getattr(model, "_supports_static_cache", True) is False:
         return f"{type(model).__name__} does not support a static KV cache"
-    return _FAILED.get(model, "")
+    return _state(model).failed.get("static", "")
+
+
+def _compiled_or_eager(model, device: torch.device, why: str, length: int) -> DecodePlan:
+    missing = compiler_missing(device) or _state(model).failed.get("compiled", "")
+    if missing:  # a static cache alone is no faster, so without the compiler decoding stays eager
+        return DecodePlan("eager", f"compile off: {missing}")
+    return DecodePlan("compiled", why, length)
 
 
 def decode_path(model, device: torch.device, prompt_len: int, max_new_tokens: int,
                 mode: str = "auto") -> DecodePlan:
-    """The path for one generate call. mode: the backend's setting ('auto', or one path forced)."""
+    """The path for one generate call. mode: the backend's setting (MODES)."""
     forced = os.environ.get("GENASSIST_DECODE", "").strip().lower()
-    if forced in MODES[1:] and mode == "auto":
+    if forced in PATHS and mode == "auto":
         mode, why = forced, "GENASSIST_DECODE"
     else:
-        why = "compile on" if mode == "compiled" else "asked for"
+        why = "compile on" if mode == "compile" else "asked for"
     if mode not in MODES:
         raise ValueError(f"decode mode must be one of {MODES}, got {mode!r}")
     length = cache_bucket(prompt_len + max_new_tokens)
-    if mode == "eager":
-        return DecodePlan("eager", why)
+    if mode in ("auto", "eager"):
+        return DecodePlan("eager", "the default; turn on compile for CUDA-graph decoding" if mode == "auto" else why)
     blocked = static_unsupported(model)
     if blocked:
         return DecodePlan("eager", blocked)
+    if mode == "compile":
+        graphs_off = graphs_blocked(model, device)
+        if not graphs_off:
+            return DecodePlan("graphs", why, length)
+        return _compiled_or_eager(model, device, f"{why}; no CUDA graphs: {graphs_off}", length)
     if mode == "compiled":
-        missing = compiler_missing(device)
-        if missing:  # a static cache alone is no faster, so without the compiler decoding stays eager
-            return DecodePlan("eager", f"compile off: {missing}")
-        return DecodePlan("compiled", why, length)
-    if mode == "static":
-        return DecodePlan("static", why, length)
-    return DecodePlan("eager", "the default; turn on compile for CUDA-graph decoding")
+        return _compiled_or_eager(model, device, why, length)
+    failed = _state(model).failed.get(mode, "")
+    return DecodePlan("eager", failed) if failed else DecodePlan(mode, why, length)
 
 
 def log_plan(model, plan: DecodePlan) -> None:
     """One line per model when its path (or reason) changes."""
+    state = _state(model)
     key = (plan.path, plan.reason)
-    level = logging.INFO if _LOGGED.get(model) != key else logging.DEBUG
-    _LOGGED[model] = key
+    level = logging.INFO if state.logged != key else logging.DEBUG
+    state.logged = key
     size = f", KV cache {plan.cache_len} tokens" if plan.static else ""
     log.log(level, "GenAssist: decoding %s on the %s path (%s%s)", type(model).__name__, plan.path,
             plan.reason, size)
 
 
-def mark_failed(model, error: BaseException) -> None:
-    _FAILED[model] = f"the static path failed earlier ({type(error).__name__}: {error})"[:300]
-
-
-def first_compile(model, plan: DecodePlan) -> bool:
-    """True (once per model and cache length) when this call will build the compiled graph."""
-    built = _COMPILED.setdefault(model, set())
-    if plan.path != "compiled" or plan.cache_len in built:
-        return False
-    built.add(plan.cache_len)
-    return True
+def mark_failed(model, plan: DecodePlan, error: BaseException) -> None:
+    """Remember that plan's path raised for this model (a failing static path blocks all three)."""
+    _state(model).failed[plan.path] = f"the {plan.path} path failed earlier ({type(error).__name__}: {error})"[:300]

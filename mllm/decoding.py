@@ -12,7 +12,7 @@ import torch
 
 from .backend import GenerationSettings
 from .decode_plan import decode_path, log_plan, mark_failed
-from .static_decode import static_kwargs
+from .static_decode import path_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ class DecodeHooks:
         self.stop_seen = False
         self.prefix_offset = 0  # ids[prefix_offset:read_offset] is the context piece re-decoded with new ids
         self.read_offset = 0  # ids before it are in self.text
+        self.callback_error: Exception | None = None
+
+    def _callback(self, callback, *args):
+        """Run the caller's callback; what it raises is marked as the caller's, so no decoding path is blamed."""
+        try:
+            return callback(*args)
+        except Exception as error:
+            self.callback_error = error
+            raise
 
     def _decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -80,12 +89,12 @@ class DecodeHooks:
             tail = self.text[-(len(piece) + self.longest_stop):]
             self.stop_seen = self.stop_seen or any(s in tail for s in self.stop_strings)
         if self.on_text:
-            self.on_text(cut_at_stop(self.text, self.stop_strings))
+            self._callback(self.on_text, cut_at_stop(self.text, self.stop_strings))
 
     # stopping-criteria protocol ------------------------------------------------
     def __call__(self, input_ids, scores=None, **kwargs):
         stop = False
-        if self.should_stop is not None and self.should_stop():
+        if self.should_stop is not None and self._callback(self.should_stop):
             self.stopped_by_request = stop = True
         elif self.stop_seen:
             stop = True
@@ -164,26 +173,27 @@ def prompt_length(model_inputs: dict) -> int:
 
 def run_generate(model, tokenizer, settings: GenerationSettings, hooks: DecodeHooks, eos: list[int],
                  decode_mode: str = "auto", prompt_ids=None, **model_inputs) -> torch.Tensor:
-    """model.generate on the path decode_plan picks; a failing static/compiled path falls back to eager
-    once (logged) and the model stays on eager afterwards. Returns generate's output ids."""
+    """model.generate on the path decode_plan picks. A path that raises is remembered for the model (logged)
+    and the call redone on the next one (graphs -> compiled -> eager); an error of the eager path, an OOM and
+    an error raised by the caller's own hooks (cancel, live text) propagate. Returns generate's output ids."""
     device = next(model.parameters()).device
-    plan = decode_path(model, device, prompt_length(model_inputs), int(settings.max_new_tokens), decode_mode)
-    log_plan(model, plan)
     kwargs = generate_kwargs(model, tokenizer, settings, hooks, eos, model_inputs, prompt_ids)
-    try:
-        with torch.inference_mode(), scoped_seed(settings.seed, device):
-            return model.generate(**model_inputs, **kwargs, **static_kwargs(model, plan, device))
-    except torch.OutOfMemoryError:
-        raise  # not a failure of the path: nodes/_oom.py frees memory and says what to change
-    except Exception as error:
-        if not plan.static:
-            raise
-        mark_failed(model, error)
-        log.warning("GenAssist: the %s decoding path failed (%s: %s); decoding eagerly from now on",
-                    plan.path, type(error).__name__, error)
-    hooks.reset()
-    with torch.inference_mode(), scoped_seed(settings.seed, device):
-        return model.generate(**model_inputs, **kwargs)
+    while True:
+        plan = decode_path(model, device, prompt_length(model_inputs), int(settings.max_new_tokens), decode_mode)
+        log_plan(model, plan)
+        try:
+            with torch.inference_mode(), scoped_seed(settings.seed, device), \
+                    path_kwargs(model, plan, device) as extra:
+                return model.generate(**model_inputs, **kwargs, **extra)
+        except torch.OutOfMemoryError:
+            raise  # not a failure of the path: nodes/_oom.py frees memory and says what to change
+        except Exception as error:
+            if not plan.static or error is hooks.callback_error:
+                raise
+            mark_failed(model, plan, error)
+            log.warning("GenAssist: the %s decoding path failed (%s: %s); %s no longer uses it", plan.path,
+                        type(error).__name__, error, type(model).__name__)
+        hooks.reset()
 
 
 def generate_text(model, tokenizer, settings: GenerationSettings,

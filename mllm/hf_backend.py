@@ -57,7 +57,7 @@ def load_vision_model(folder: str, **kwargs):
 
 
 class TransformersBackend:
-    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compiled" when compile is on
+    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compile" when compile is on
 
     def __init__(self, folder: str, dtype=torch.float32, revision: str = "", quantization: str = "none",
                  device=None, trust_remote_code: bool = False):

@@ -23,7 +23,7 @@ def split_conversation(messages: list[Message]) -> tuple[list[str], list[str], l
 
 
 class LegacyLlavaBackend:
-    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compiled" when compile is on
+    decode_mode = "auto"  # decode_plan.MODES; Load MLLM sets "compile" when compile is on
 
     def __init__(self, model: LegacyLlava, tokenizer, revision: str = ""):
         self.model = model

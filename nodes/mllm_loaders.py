@@ -81,7 +81,7 @@ class LoadMLLM:
         patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder", label=model) if quantization == "none"
                    else None)
         if compile and hasattr(backend, "decode_mode"):
-            backend.decode_mode = "compiled"
+            backend.decode_mode = "compile"
         log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
         return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)
 

@@ -135,7 +135,7 @@ class LoadLISA:
         vision_dir = resolve_vision_tower(vision_tower, search, download=download)
         torch_dtype = preferred_dtype(mm.text_encoder_device(), dtype)
         lisa = load_lisa(folder, vision_dir, dtype=torch_dtype)
-        lisa.decode_mode = "compiled" if compile else "auto"
+        lisa.decode_mode = "compile" if compile else "auto"
         patcher = None
         if quantization != "none":  # bitsandbytes weights cannot move between devices: keep all on the GPU
             device = mm.get_torch_device()

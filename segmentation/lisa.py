@@ -99,7 +99,7 @@ class LisaModel(nn.Module):
         self.seg_id = seg_token_id(tokenizer)
         self.explanatory = "explanatory" in name.lower()
         self.sam_cache = FeatureCache(SAM_CACHE_IMAGES)
-        self.decode_mode = "auto"  # decode_plan.MODES; Load LISA sets "compiled" when compile is on
+        self.decode_mode = "auto"  # decode_plan.MODES; Load LISA sets "compile" when compile is on
 
     @property
     def predictor(self) -> SamPredictor:

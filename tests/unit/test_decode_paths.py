@@ -9,76 +9,18 @@ import torch
 from PIL import Image
 
 from genassist.mllm import decode_plan
-from genassist.mllm.backend import GenerationSettings, Message
-from genassist.mllm.decoding import DecodeHooks, prompt_length, run_generate
-from genassist.segmentation.lisa import load_lisa
-from tiny_models import lisa as tiny_lisa
+from genassist.mllm.backend import Message
+from genassist.mllm.decoding import DecodeHooks, prompt_length
+from harness.decode_cases import GREEDY, TOKENS, backend_case, lisa_inputs, our_ids, plain_ids
 
 RED = Image.new("RGB", (40, 30), (200, 10, 10))
-TOKENS = 12
-GREEDY = GenerationSettings(max_new_tokens=TOKENS, temperature=0.0, seed=0)
-
-
-def plain_ids(model, tokenizer, **inputs) -> list[int]:
-    """What model.generate alone answers greedily (EOS off, so every run decodes TOKENS tokens)."""
-    with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=TOKENS, do_sample=False, num_beams=1, temperature=None,
-                             top_p=None, top_k=None, eos_token_id=None, pad_token_id=0)
-    start = inputs["input_ids"].shape[1] if "input_ids" in inputs else 0
-    return out[0, start:].tolist()
-
-
-def our_ids(model, tokenizer, mode, **inputs) -> list[int]:
-    hooks = DecodeHooks(tokenizer, None, None, [])
-    run_generate(model, tokenizer, GREEDY, hooks, [], mode, **inputs)
-    return hooks.ids
-
-
-def hf_inputs(qwen, image):
-    return qwen.prepare([Message("user", "Describe the picture.", [image] if image else [])])
-
-
-def legacy_inputs(llmga, image):
-    _, ids, images = llmga.prepare([Message("user", "Describe the picture.", [image] if image else [])])
-    with torch.inference_mode():
-        embeds, _ = llmga.model.embed(torch.tensor(ids), images)
-    return dict(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
-
-
-@pytest.fixture(scope="module")
-def lisa(tiny, models_dir):
-    return load_lisa(str(models_dir / "LLM" / tiny.lisa()), str(models_dir / "LLM" / tiny_lisa.CLIP_NAME))
-
-
-def lisa_inputs(lisa, image):
-    from genassist.mllm.image_tokens import splice_image_features
-
-    ids = lisa.prompt_ids("the red thing")
-    embed_tokens = lisa.llava.language_model.get_input_embeddings()
-    with torch.inference_mode():
-        features = [lisa.image_features(image)] if image else []
-        if not image:
-            ids = ids[ids >= 0]
-        embeds, _ = splice_image_features(ids, embed_tokens, features)
-    return dict(inputs_embeds=embeds.unsqueeze(0), attention_mask=torch.ones(1, embeds.shape[0], dtype=torch.long))
-
-
-def backend_case(name, request, image):
-    if name == "qwen":
-        backend = request.getfixturevalue("qwen")
-        return backend.model, backend.tokenizer, hf_inputs(backend, image)
-    if name == "llmga":
-        backend = request.getfixturevalue("llmga")
-        return backend.model.language_model, backend.tokenizer, legacy_inputs(backend, image)
-    model = request.getfixturevalue("lisa")
-    return model.llava.language_model, model.tokenizer, lisa_inputs(model, image)
 
 
 @pytest.mark.parametrize("image", [RED, None], ids=["image", "text"])
 @pytest.mark.parametrize("name", ["qwen", "llmga", "lisa"])
 def test_static_path_is_token_identical_to_plain_generate(name, image, request, caplog):
     model, tokenizer, inputs = backend_case(name, request, image)
-    expected = plain_ids(model, tokenizer, **inputs)
+    expected = plain_ids(model, **inputs)
     assert len(expected) == TOKENS
     with caplog.at_level(logging.INFO, logger="genassist.mllm.decode_plan"):
         assert our_ids(model, tokenizer, "static", **inputs) == expected
@@ -94,7 +36,7 @@ def static_path_logged(caplog) -> bool:
 def test_lisa_generate_ids_uses_the_forced_path(lisa, monkeypatch, caplog):
     inputs = lisa_inputs(lisa, RED)
     monkeypatch.setattr("genassist.segmentation.lisa.eos_ids", lambda *a, **k: [])
-    expected = plain_ids(lisa.llava.language_model, lisa.tokenizer, **inputs)
+    expected = plain_ids(lisa.llava.language_model, **inputs)
     lisa.decode_mode = "static"
     try:
         with caplog.at_level(logging.DEBUG, logger="genassist.mllm.decode_plan"):  # logged at INFO once per change
@@ -129,7 +71,7 @@ def test_auto_is_eager_everywhere_and_compile_is_static_and_bucketed(qwen, monke
     assert (cpu.path, cpu.cache_len) == ("eager", 0)
     assert (cuda.path, cuda.cache_len) == ("eager", 0)  # a static cache alone was no faster on CUDA
     compiled = decode_plan.decode_path(qwen.model, torch.device("cuda"), 300, 50, mode="compiled")
-    assert compiled.static and compiled.cache_len == 512
+    assert (compiled.path, compiled.cache_len) == ("compiled", 512)
     monkeypatch.setenv("GENASSIST_DECODE", "static")
     assert decode_plan.decode_path(qwen.model, torch.device("cpu"), 10, 5).path == "static"
 
@@ -147,7 +89,7 @@ def test_static_failure_falls_back_to_eager_once(monkeypatch, caplog):
     ids = torch.tensor([[5, 6, 7, 8]])
     tokenizer = type("Tok", (), {"decode": lambda self, ids, **k: " ".join(map(str, ids)), "pad_token_id": 0,
                                  "eos_token_id": None, "get_vocab": lambda self: {}})()
-    expected = plain_ids(model, tokenizer, input_ids=ids)
+    expected = plain_ids(model, input_ids=ids)
 
     def broken(*args, **kwargs):
         raise RuntimeError("no static cache today")
@@ -155,7 +97,7 @@ def test_static_failure_falls_back_to_eager_once(monkeypatch, caplog):
     monkeypatch.setattr("genassist.mllm.static_decode.static_cache", broken)
     with caplog.at_level(logging.WARNING):
         assert our_ids(model, tokenizer, "static", input_ids=ids) == expected
-    assert any("decoding eagerly from now on" in r.getMessage() for r in caplog.records)
+    assert any("the static decoding path failed" in r.getMessage() for r in caplog.records)
     plan = decode_plan.decode_path(model, torch.device("cpu"), 4, 4, "static")
     assert plan.path == "eager" and "failed earlier" in plan.reason
 
@@ -195,7 +137,7 @@ def test_compiled_path_is_token_identical_to_plain_generate(name, request, monke
     CPU; bench/mllm_decode.py --compile measures the inductor path on a GPU."""
     monkeypatch.setenv("GENASSIST_COMPILE_BACKEND", "aot_eager")
     model, tokenizer, inputs = backend_case(name, request, None)
-    expected = plain_ids(model, tokenizer, **inputs)
+    expected = plain_ids(model, **inputs)
     with caplog.at_level(logging.INFO):
         assert our_ids(model, tokenizer, "compiled", **inputs) == expected
         assert our_ids(model, tokenizer, "compiled", **inputs) == expected

@@ -151,3 +151,30 @@ def test_grounding_through_the_model_never_raises(family):
     frame = frame_for(convention_for(backend.family), RED.width, RED.height)
     result = ground(backend.generate, RED, "the red thing", frame, settings)
     assert 1 <= len(result.answers) <= 2 and (result.found or result.error)
+
+
+def test_recorded_decode_steps_give_the_eager_tokens_and_read_nothing_on_the_host(family, monkeypatch):
+    """The graphs path (recorded decode steps, replayed eagerly on a CPU) for every family, while transformers
+    believes a CUDA graph is being recorded: the tokens of the eager path, and no host read in a step. Older
+    transformers may read one (Qwen3-VL's rope index under 4.57): then the path is refused, named, and
+    decoding goes on eagerly with the same tokens."""
+    import transformers
+    from packaging.version import Version
+
+    from genassist.mllm import decode_plan, static_decode
+    from harness.decode_cases import our_ids
+    from harness.recording import as_if_recording
+
+    _, backend = family
+    inputs = backend.prepare(ask(RED))
+    settings = GenerationSettings(max_new_tokens=6, temperature=0.0, seed=0)
+    eager = our_ids(backend.model, backend.tokenizer, "eager", settings, **inputs)
+    with as_if_recording(monkeypatch):
+        graphs = our_ids(backend.model, backend.tokenizer, "graphs", settings, **inputs)
+    held = static_decode._HELD.pop(backend.model)
+    refused = decode_plan._STATE[backend.model].failed.pop("graphs", "")
+    assert graphs == eager and len(eager) == 6
+    if refused:
+        assert Version(transformers.__version__) < Version("5") and "reads a tensor on the host" in refused
+    else:
+        assert (len(held.step.recordings), held.step.replays) == (1, 4)
