@@ -9,24 +9,47 @@ that skips string contents, and decodes with ``loads``, which turns every decode
 
 import json
 import re
+from collections.abc import Iterator
 
 MAX_JSON_DEPTH = 64  # a plan is 3 levels deep, a grounding answer 4; nothing the pack reads needs more
 MAX_JSON_CHARS = 1_000_000  # 32 steps x 4 fields x 2000 characters is a quarter of this
 
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+# a JSON string (its closing quote optional: a cut-off answer) or a run of brackets; the alternatives never
+# overlap, so matching stays linear on any input, and a run is one match (``[[[[`` x 1000 is cheap)
+_STRING_OR_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"?|([\[\]{}]+)', re.DOTALL)
+
+
+def brackets(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, bracket) for every bracket of text[start:] outside JSON strings, in order; the one scan that
+    the depth limit and the structured-answer reader share (linear, never recurses)."""
+    for match in _STRING_OR_BRACKETS.finditer(text, start):
+        if match.lastindex:
+            yield from enumerate(match.group(1), match.start())
 
 
 def nesting_depth(text: str) -> int:
-    """The deepest bracket nesting in text, string contents skipped (linear; never recurses)."""
+    """The deepest bracket nesting in text, string contents skipped; a stray closing bracket at depth 0 is
+    ignored."""
     depth = deepest = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        char = match.group(0)
+    for _, char in brackets(text):
         if char in "[{":
             depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth = max(0, depth - 1)
+            if depth > deepest:
+                deepest = depth
+        elif depth:
+            depth -= 1
     return deepest
+
+
+def closing_index(text: str, start: int) -> int:
+    """Index just past the bracket that closes the one at `start` (strings skipped), or len(text) when it is
+    never closed."""
+    depth = 0
+    for index, char in brackets(text, start):
+        depth += 1 if char in "[{" else -1
+        if depth == 0:
+            return index + 1
+    return len(text)
 
 
 def check_json_text(text: str, what: str, error_type: type[Exception], max_chars: int = MAX_JSON_CHARS,
@@ -61,8 +84,15 @@ def loads(text: str, what: str, error_type: type[Exception], max_chars: int = MA
 
 
 def try_loads(text: str, max_chars: int = MAX_JSON_CHARS, max_depth: int = MAX_JSON_DEPTH) -> tuple[bool, object]:
-    """(True, value), or (False, None) when text is not JSON within the limits: for bodies that may be
-    anything (a server's error page, a mangled stream chunk), where the caller reports the raw text."""
+    """(True, value), or (False, None) when text is not JSON within the limits (size, depth, syntax, an integer
+    too long to convert): for server bodies that may be anything (an error page, a mangled stream chunk), where
+    the caller reports the raw text.
+
+    Unlike ``loads``, NaN and +-Infinity are accepted on purpose: a server written in Python that serializes
+    with json.dumps's defaults writes them (a -inf logprob), and every caller reads only strings from these
+    bodies (content, reasoning, finish_reason, error messages), so a number JSON forbids must not turn a whole
+    answer into an error. ``loads`` rejects them because plans and answers carry numbers into the pack's
+    arithmetic."""
     if len(text) > max_chars or nesting_depth(text) > max_depth:
         return False, None
     try:

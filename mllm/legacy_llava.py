@@ -26,7 +26,7 @@ from . import weights
 from .clip_vision import clip_patch_features, clip_vision_from_state_dict, prepare_image
 from .conversation import TEMPLATES, image_prefix, render, template_for_model_name
 from .image_tokens import IMAGE_TOKEN_INDEX, splice_image_features
-from .vision_cache import FeatureCache, inputs_key
+from .vision_cache import FeatureCache
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,7 @@ class LegacyLlava(nn.Module):
 
         if torch.is_grad_enabled():
             return encode()
-        key = inputs_key(pixel_values, str(self.device), str(self.dtype))
-        return self.feature_cache.get_or_compute(key, encode)
+        return self.feature_cache.get_or_compute_inputs((pixel_values, str(self.device), str(self.dtype)), {}, encode)
 
     def embed(self, input_ids: torch.Tensor, images=None):
         """input_ids [T] with -200 placeholders + PIL images -> (inputs_embeds [1,T',H], index_map [T])."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .backend import GenerationSettings, Message
-from .json_limits import check_json_text
+from .json_limits import check_json_text, closing_index
 from .parsing import END_TAG, START_TAG, split_thinking
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -40,7 +40,7 @@ def _decode_at(candidate: str, start: int):
     if end == -1:
         raise ValueError("no closing bracket")
     # the balanced span first (one object among several), then up to the last bracket (a stray one inside)
-    for body in dict.fromkeys((tail[:_closing_index(tail, 0)], tail[:end + 1])):
+    for body in dict.fromkeys((tail[:closing_index(tail, 0)], tail[:end + 1])):
         try:
             return _repaired(body)
         except ValueError:
@@ -63,29 +63,6 @@ def _repaired(body: str):
     if not isinstance(value, (dict, list)):
         raise ValueError("not an object")
     return value
-
-
-def _closing_index(text: str, start: int) -> int:
-    """Index just past the bracket that closes the one at `start` (strings skipped), or len(text)."""
-    depth, in_string, escaped = 0, False, False
-    for index in range(start, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return len(text)
 
 
 def extract_json(text: str):
@@ -111,7 +88,7 @@ def extract_json(text: str):
             try:
                 return _decode_at(candidate, start)
             except (ValueError, RecursionError):
-                blocked_until = _closing_index(candidate, start)
+                blocked_until = closing_index(candidate, start)
     if saw_bracket:
         raise StructuredAnswerError("its JSON is cut off or malformed (no complete JSON object could be read)")
     raise StructuredAnswerError("it contains no JSON object")

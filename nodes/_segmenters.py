@@ -39,14 +39,14 @@ class LoggingCache(FeatureCache):
         super().__init__(max_items)
         self.label = label
 
-    def get_or_compute(self, key, compute):
+    def get_or_compute(self, key, compute, tensors=()):
         def logged():
             value = compute()
             log.info("GenAssist SAM %s: image encoder pass %d (image %s)", self.label, self.encoder_passes + 1,
                      key[:12])
             return value
 
-        return super().get_or_compute(key, logged)
+        return super().get_or_compute(key, logged, tensors)
 
 
 def sam_activation_bytes(spec, dtype) -> int:

@@ -11,6 +11,7 @@ from genassist.editing.planner import planning_prompt
 from genassist.mllm.backend import GenerationSettings, Message
 from genassist.mllm.loader import load_backend
 from genassist.mllm.task_prompts import build_request, mgie_request
+from genassist.mllm.vision_cache import cache_image_features
 from genassist.mllm.vision_chat import vision_model_types
 from genassist.segmentation.grounding import convention_for, frame_for, ground, parse_grounding
 
@@ -130,6 +131,21 @@ def test_greedy_output_repeats_with_a_seed(family):
     settings = GenerationSettings(max_new_tokens=5, temperature=0.0, seed=1)
     first = backend.generate(ask(RED), settings)
     assert first and first == backend.generate(ask(RED), settings)
+
+
+def test_the_same_image_asked_again_reuses_its_vision_features(family):
+    """Every family's encoder arguments can be compared exactly, so the features are reused, and only for
+    the same pixels (the second picture differs from the first in one channel value)."""
+    _, backend = family
+    cache = cache_image_features(backend.model)
+    settings = GenerationSettings(max_new_tokens=2, temperature=0.0, seed=0)
+    first, other = Image.new("RGB", (64, 48), (7, 99, 201)), Image.new("RGB", (64, 48), (7, 99, 202))
+    before = cache.encoder_passes
+    backend.generate(ask(first), settings)
+    backend.generate(ask(first, system=False), settings)
+    assert cache.encoder_passes == before + 1
+    backend.generate(ask(other), settings)
+    assert cache.encoder_passes == before + 2
 
 
 def test_grounding_in_the_familys_convention(family):

@@ -55,6 +55,17 @@ def test_last_event_without_its_blank_line_still_counts():
     assert read(chunk("done", "stop")).text == "done"
 
 
+def test_a_chunk_with_infinity_in_it_is_read():
+    """Python servers serializing with json.dumps's defaults write a -inf logprob as -Infinity: the text of
+    the chunk is still the answer (nothing numeric in a chunk is used)."""
+    payload = {"choices": [{"index": 0, "delta": {"content": "yes"}, "finish_reason": "stop",
+                            "logprobs": {"content": [{"token": "yes", "logprob": float("-inf")}]}}]}
+    body = f"data: {json.dumps(payload)}\n\n".encode()
+    assert b"-Infinity" in body
+    reply = read(body, b"data: [DONE]\n\n")
+    assert reply.text == "yes" and reply.finish_reason == "stop"
+
+
 def test_a_partial_last_event_is_a_cut():
     with pytest.raises(ServerError, match=r"cut off the answer after 3 characters \(the stream ended"):
         read(chunk("abc") + b"\n", b'data: {"choices": [{"delta": {"content": "d')

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from genassist.mllm.backend import GenerationSettings, Message
-from genassist.mllm.vision_cache import FeatureCache, inputs_key
+from genassist.mllm.vision_cache import FeatureCache
 from genassist.segmentation.lisa import load_lisa
 from tiny_models import lisa as tiny_lisa
 
@@ -71,6 +71,63 @@ def test_lru_keeps_the_last_images_and_keys_on_exact_inputs():
     cache.get_or_compute("a", lambda: "again")  # kept: the most recently used two are a and c
     assert cache.encoder_passes == 3
     assert cache.get_or_compute("b", lambda: "b again") == "b again" and cache.encoder_passes == 4  # evicted
+
+
+def passes_for(cache, *calls):
+    """Encoder passes after asking the cache with each (args, kwargs) in turn."""
+    for args, kwargs in calls:
+        cache.get_or_compute_inputs(args, kwargs, lambda: object())
+    return cache.encoder_passes
+
+
+def test_only_bit_identical_tensors_share_an_entry():
     x = torch.zeros(2, 3)
-    assert inputs_key(x) == inputs_key(x.clone()) != inputs_key(x.double())
-    assert inputs_key(x) != inputs_key(torch.ones(2, 3))
+    assert passes_for(FeatureCache(), ((x,), {}), ((x.clone(),), {})) == 1
+    assert passes_for(FeatureCache(), ((x,), {}), ((x.double(),), {})) == 2
+    assert passes_for(FeatureCache(), ((x,), {}), ((torch.ones(2, 3),), {})) == 2
+    assert passes_for(FeatureCache(), ((x,), {}), ((-x,), {})) == 2  # -0.0 is other bits
+    nan = torch.full((2, 3), float("nan"))
+    assert passes_for(FeatureCache(), ((nan,), {}), ((nan.clone(),), {})) == 1
+    assert passes_for(FeatureCache(), ((x,), {"layer": -2}), ((x,), {"layer": -1})) == 2
+
+
+def test_one_changed_value_in_a_large_tensor_inside_a_list_is_another_image():
+    """A tensor's repr elides the middle of a large one: a key made of reprs would confuse these two."""
+    a = torch.zeros(1, 3, 64, 64)
+    b = a.clone()
+    b[0, 1, 32, 32] = 1.0
+    assert str([a]) == str([b])
+    assert passes_for(FeatureCache(), (([a],), {}), (([b],), {})) == 2
+    assert passes_for(FeatureCache(), ((), {"pixel_values": {"image": a}}), ((), {"pixel_values": {"image": b}})) == 2
+
+
+def test_the_caller_changing_its_tensor_afterwards_does_not_change_the_entry():
+    x = torch.zeros(4)
+    cache = FeatureCache()
+    cache.get_or_compute_inputs((x,), {}, lambda: "zeros")
+    x += 1  # in place, after the call
+    assert cache.get_or_compute_inputs((x,), {}, lambda: "ones") == "ones"
+    assert cache.get_or_compute_inputs((torch.zeros(4),), {}, lambda: "again") == "zeros"
+
+
+def test_an_argument_whose_repr_hides_its_content_is_never_cached():
+    class Pixels:
+        def __init__(self, value):
+            self.value = value
+
+        def __repr__(self):
+            return "Pixels()"
+
+    assert passes_for(FeatureCache(), ((Pixels(0),), {}), ((Pixels(1),), {})) == 2
+
+
+def test_inputs_are_compared_where_they_are_without_a_host_copy(monkeypatch):
+    """On a GPU a copy to the host per call is what the cache must not cost; the same holds on the CPU."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cache copied an encoder input to the host")
+
+    x = torch.rand(1, 3, 32, 32)
+    monkeypatch.setattr(torch.Tensor, "numpy", refuse)
+    monkeypatch.setattr(torch.Tensor, "cpu", refuse)
+    monkeypatch.setattr(torch.Tensor, "tolist", refuse)
+    assert passes_for(FeatureCache(), ((x,), {}), ((x.clone(),), {})) == 1
