@@ -1,8 +1,9 @@
 """Decode benchmark, side by side in one run (batch 1, greedy): plain eager ``model.generate``, GenAssist's
-default path, the static-cache path, and (--compile) the compiled path; decode tokens/s, the fraction of
-the memory-bandwidth roofline (weight bytes read per token / peak bandwidth: a table by GPU name, or
---bandwidth; measured copy bandwidth on the CPU), and whether each path produced exactly the tokens of
-plain greedy generate.
+default path, the static-cache path, recorded CUDA graphs, and (--compile) torch.compile; decode tokens/s,
+the fraction of the memory-bandwidth roofline (weight bytes read per token / peak bandwidth: a table by GPU
+name, or --bandwidth; measured copy bandwidth on the CPU), whether each path produced exactly the tokens of
+plain greedy generate, the path that really ran (a failing one falls back), and for graphs the time of one
+bare replayed step (what the loop around it costs is the difference).
 
     python bench/mllm_decode.py --arch small                              # random weights, CPU-friendly
     python bench/mllm_decode.py --arch qwen2-1.5b --device cuda --compile --json out.json
@@ -23,6 +24,7 @@ import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 import torch
 from _roofline import device_name, peak_bandwidth, weight_bytes_per_token
 
+from genassist.mllm import decode_plan, static_decode  # noqa: E402
 from genassist.mllm.backend import GenerationSettings  # noqa: E402
 from genassist.mllm.decoding import DecodeHooks, run_generate  # noqa: E402
 
@@ -103,6 +105,17 @@ def time_call(fn, device, repeats):
     return statistics.median(times)
 
 
+def bare_step_ms(model, device, repeats=20):
+    """Median time of one decode step replayed alone (its graph on CUDA): the floor of the graphs path."""
+    held = static_decode._HELD.get(model)
+    if held is None or held.step is None or not held.step.recordings:
+        return None
+    recording = next(iter(held.step.recordings.values()))
+    with torch.inference_mode():  # on a CPU the replay is the eager call itself
+        seconds = time_call(functools.partial(held.step._replay, recording), device, repeats)
+    return round(seconds * 1e3, 3)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(ARCHS), default="small")
@@ -113,8 +126,9 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also time the compiled path (warm-up reported)")
-    parser.add_argument("--paths", default="plain,auto,static", help="comma list of plain (model.generate), "
-                        "auto (the pack's default), static, compiled; plain is always timed")
+    parser.add_argument("--paths", default="plain,auto,static,graphs", help="comma list of plain "
+                        "(model.generate), auto (the pack's default), static, graphs, compiled, compile (what "
+                        "Load MLLM's compile picks); plain is always timed")
     parser.add_argument("--bandwidth", type=float, help="peak memory bandwidth in GB/s (default: by GPU name)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -132,6 +146,7 @@ def main():
     mask = torch.ones_like(prompt)
     new = args.new_tokens
     produced: dict[str, list[int]] = {}
+    ran: dict[str, str] = {"plain_generate": "model.generate"}
 
     def plain(tokens=new):
         with torch.inference_mode():
@@ -149,6 +164,7 @@ def main():
             assert len(hooks.ids) == tokens, f"decoded {len(hooks.ids)} tokens, expected {tokens}"
             if tokens == new:
                 produced[f"genassist_{mode}"] = hooks.ids
+                ran[f"genassist_{mode}"] = decode_plan.last_path(model)
         return run
 
     wanted = [p.strip() for p in args.paths.split(",") if p.strip() not in ("", "plain")]
@@ -188,7 +204,9 @@ def main():
             "decode_tok_s": round(decode, 2) if decode else None, "end_to_end_s": round(seconds, 3),
             "prefill_s": round(one, 3), "first_call_s": warmup[name],
             "fraction_of_roofline": round(decode / roofline, 3) if roofline and decode else None,
-            "same_tokens_as_plain_greedy": produced[name] == produced["plain_generate"]}
+            "same_tokens_as_plain_greedy": produced[name] == produced["plain_generate"], "path_ran": ran[name]}
+    if "genassist_graphs" in paths:
+        result["paths"]["genassist_graphs"]["bare_step_ms"] = bare_step_ms(model, device)
     base = result["paths"]["plain_generate"]
     for entry in result["paths"].values():
         both = entry["decode_tok_s"] and base["decode_tok_s"]

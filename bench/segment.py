@@ -18,7 +18,8 @@
                             [--bandwidth GB/s] [--json FILE] [--skip-sam3] [--sam3-small-cpu]
 
 LISA's generate stage is timed once per decoding path: eager (plain transformers decoding), auto (the
-pack's default, eager unless GENASSIST_DECODE says otherwise) and, with --compile, compiled.
+pack's default, eager unless GENASSIST_DECODE says otherwise), graphs (recorded CUDA graphs, what Load
+LISA's compile picks on a GPU) and, with --compile, compiled (torch.compile).
 """
 
 import argparse
@@ -140,11 +141,13 @@ def lisa_shaped(device, dtype, small: bool = False):
 def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("eager", "auto"),
                bandwidth_gb_s: float | None = None) -> dict:
     """LISA's stages, the generate stage once per decoding path (eager = plain transformers decoding,
-    auto = the pack's default, compiled = --compile), with token identity against the eager answer."""
+    auto = the pack's default, graphs, compiled = --compile), with token identity against the eager answer
+    and the path that really ran (a failing one falls back)."""
     import numpy as np
     import torch
     from PIL import Image
 
+    from genassist.mllm import decode_plan
     from genassist.mllm.backend import GenerationSettings
     from genassist.mllm.image_tokens import splice_image_features
     from genassist.segmentation import lisa as lisa_module
@@ -155,7 +158,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
     image = Image.fromarray((np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8))
     settings = GenerationSettings(max_new_tokens=answer_tokens, temperature=0.0)
     embed_tokens = model.llava.language_model.get_input_embeddings()
-    stages, first_call, answers = {}, {}, {}
+    stages, first_call, answers, ran = {}, {}, {}, {}
 
     def timed(name, fn, *args):
         _sync(device)
@@ -176,6 +179,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
         for path in paths:
             model.decode_mode = path
             answers[path] = timed(f"generate_{path}", model.generate_ids, embeds, settings)
+            ran[path] = decode_plan.last_path(model.llava.language_model)
         new = answers[paths[0]]
         full = torch.cat([ids, torch.tensor(new + [model.seg_id], device=device)])
         with torch.inference_mode():
@@ -195,7 +199,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
         generate[path] = {"seconds": seconds, "first_call_s": first_call[f"generate_{path}"],
                           "tokens_per_s_incl_prefill": round(len(answers[path]) / seconds, 1),
                           "speedup_vs_eager": round(stages[f"generate_{paths[0]}"] / seconds, 2),
-                          "same_tokens_as_eager": answers[path] == answers[paths[0]]}
+                          "same_tokens_as_eager": answers[path] == answers[paths[0]], "path_ran": ran[path]}
         if roofline:
             generate[path]["fraction_of_roofline"] = round(len(answers[path]) / seconds / roofline, 3)
     default = "auto" if "auto" in paths else paths[-1]
@@ -248,7 +252,7 @@ def main() -> None:
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cuda = torch.cuda.is_available() and args.device != "cpu"
-    paths = ("eager", "auto", "compiled") if args.compile else ("eager", "auto")
+    paths = ("eager", "auto", "graphs") + (("compiled",) if args.compile else ())
     report = {}
     if not args.skip_cache:
         report["cache_cpu"] = bench_cache(args.variant, args.queries, torch.device("cpu"), torch.float32)
@@ -265,7 +269,7 @@ def main() -> None:
         report["lisa_gpu"] = "skipped: no CUDA device"
     if args.lisa_small_cpu:
         report["lisa_small_cpu"] = bench_lisa(torch.device("cpu"), torch.float32, args.lisa_tokens, small=True,
-                                              paths=("eager", "static"), bandwidth_gb_s=args.bandwidth)
+                                              paths=("eager", "static", "graphs"), bandwidth_gb_s=args.bandwidth)
     run_sam3(report, args, cuda)
     print(json.dumps(report, indent=2))  # noqa: T201 - the report is the script's output
     if args.json:

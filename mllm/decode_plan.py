@@ -154,6 +154,11 @@ def log_plan(model, plan: DecodePlan) -> None:
             plan.reason, size)
 
 
+def last_path(model) -> str:
+    """The path this model's latest generate call took ('' before any): what ran after fallbacks."""
+    return _state(model).logged[0] if _state(model).logged else ""
+
+
 def mark_failed(model, plan: DecodePlan, error: BaseException) -> None:
     """Remember that plan's path raised for this model (a failing static path blocks all three)."""
     _state(model).failed[plan.path] = f"the {plan.path} path failed earlier ({type(error).__name__}: {error})"[:300]

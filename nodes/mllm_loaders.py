@@ -29,10 +29,11 @@ def _model_choices() -> list[str]:
     return sorted((local | set(CURATED)) - VISION_TOWERS - set(LISA_VISION_TOWERS))
 
 
-_COMPILE_TIP = ("Capture the one-token decoding step (with a pre-allocated KV cache) as CUDA graphs for faster "
-                "answers on a GPU (measured on an H200: 2.4x at 1.5B, 1.2x at 7B). The first answer of each "
-                "length bucket captures first (about 20 s, logged); later answers reuse it. Needs triton (CUDA) "
-                "or a C compiler (CPU); falls back to normal decoding.")
+_COMPILE_TIP = ("Faster answers on a GPU: a pre-allocated KV cache and the one-token decoding step recorded as "
+                "CUDA graphs and replayed. The first answer of each length bucket records first (logged); later "
+                "answers replay. A model whose step cannot be recorded uses torch.compile instead (about 20 s "
+                "the first time); on a CPU, torch.compile with inductor (needs a C compiler). Falls back to "
+                "normal decoding, logging why.")
 
 
 class LoadMLLM:

@@ -116,10 +116,10 @@ class LoadLISA:
                          "tower) from Hugging Face into models/LLM. A complete copy is never re-downloaded; "
                          "HF_HUB_OFFLINE=1 forbids downloading."}),
         }, "optional": {
-            "compile": ("BOOLEAN", {"default": False, "tooltip": "Capture LISA's decoding step (with a "
+            "compile": ("BOOLEAN", {"default": False, "tooltip": "Record LISA's decoding step (with a "
                         "pre-allocated KV cache) as CUDA graphs for faster answers on a GPU. The first query "
-                        "captures first (about 20 s, logged); later queries reuse it. Falls back to normal "
-                        "decoding."}),
+                        "records first (logged); later queries replay it. Falls back to torch.compile, then "
+                        "to normal decoding, logging why."}),
         }}
 
     def load(self, model, vision_tower, dtype="auto", quantization="none", max_new_tokens=512, download=False,

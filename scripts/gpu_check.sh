@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# GPU check on a bare machine without internet: the decoding and LISA benches, then the host and e2e test
-# layers with ComfyUI on CUDA, then the compiled decoding path. Results go to OUTDIR (JSON, junit XML, logs,
+# GPU check on a bare machine without internet: the recorded-CUDA-graph decoding tests, the decoding and LISA
+# benches, then the host and e2e test layers with ComfyUI on CUDA, then the compiled decoding path. Results go to OUTDIR (JSON, junit XML, logs,
 # summary.txt). Needs python3 with torch + transformers, and .gpu/ from scripts/pack_for_gpu.sh
 # (wheels + a trimmed ComfyUI); the stand-ins for `av` and the frontend package are written here.
 #
 #   scripts/gpu_check.sh OUTDIR
 #   GPU_CHECK_SMALL=1 scripts/gpu_check.sh OUTDIR     # CPU dry run: small shapes, a few tests, on the CPU
-#   GPU_CHECK_STAGES="host e2e" scripts/gpu_check.sh OUTDIR   # only some of: decode segment compile
-#                                                              # inductor memory host e2e
+#   GPU_CHECK_STAGES="host e2e" scripts/gpu_check.sh OUTDIR   # only some of: graphs decode segment
+#                                                              # compile inductor memory host e2e
 #
 # Each stage has a time limit and the whole run a budget (GPU_CHECK_BUDGET_S, default 470 s), so a slow
 # stage never costs the ones after it; a stage cut short says so in summary.txt.
@@ -19,7 +19,7 @@ PY="${GPU_PYTHON:-python3}"
 GPU="$ROOT/.gpu"
 SITE="${TMPDIR:-/tmp}/genassist-gpu-site"
 SMALL="${GPU_CHECK_SMALL:-0}"
-STAGES=" ${GPU_CHECK_STAGES:-decode segment compile memory host e2e} "
+STAGES=" ${GPU_CHECK_STAGES:-graphs decode segment compile memory host e2e} "
 BUDGET="${GPU_CHECK_BUDGET_S:-470}"
 START=$(date +%s)
 log() { printf '[gpu-check] %s\n' "$*" | tee -a "$OUT/summary.txt" >&2; }
@@ -94,9 +94,12 @@ if [ "$SMALL" = 1 ]; then
     "${decode[@]}" --paths compiled --json "$OUT/decode_small_compile.json"
   stage segment_lisa_small 300 "$PY" bench/segment.py --device cpu --skip-cache --lisa-small-cpu --lisa-tokens 4 \
     --json "$OUT/segment_lisa.json"
+  pytest_layer graphs 300 cpu unit/test_step_graphs.py
   pytest_layer host 300 cpu host/test_restoration_nodes.py -k free_memory
   pytest_layer e2e 300 cpu e2e/test_import_smoke.py
 else
+  # real CUDA-graph recordings of every local backend, token-identical to plain generate (unit layer)
+  want graphs && pytest_layer graphs 120 cuda unit/test_step_graphs.py
   if want decode; then
     stage decode_qwen2-1.5b 90 "$PY" bench/mllm_decode.py --arch qwen2-1.5b --json "$OUT/decode_qwen2-1.5b.json"
     stage decode_vicuna-7b 90 "$PY" bench/mllm_decode.py --arch vicuna-7b --json "$OUT/decode_vicuna-7b.json"

@@ -144,7 +144,7 @@ def test_load_lisa_compile_opt_in(comfy_host, tiny):
     loader = node(comfy_host, "GenAssist_LoadLISA")
     assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
     (segmenter,) = loader.load(tiny.lisa(), "clip-vit-large-patch14", "fp32", "none", 16, False, compile=True)
-    assert segmenter.model.decode_mode == "compiled"
+    assert segmenter.model.decode_mode == "compile"
 
 
 def test_lisa_missing_model_and_tower_errors(comfy_host):
