@@ -55,12 +55,14 @@ def missing_weight_files(folder: str, when_none: str = "model weights (*.safeten
     return [] if weight_files(folder) else [when_none]
 
 
-def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]:
-    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer."""
+def missing_files(folder: str, needs_tokenizer: bool | None = None,
+                  weights: str = "model weights (*.safetensors)") -> list[str]:
+    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer. ``weights``
+    names the weight files when there are none."""
     if not os.path.isdir(folder):
-        return ["config.json", "model weights (*.safetensors)"]
+        return ["config.json", weights]
     missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
-    missing += missing_weight_files(folder)
+    missing += missing_weight_files(folder, when_none=weights)
     if needs_tokenizer is None:
         needs_tokenizer = os.path.basename(os.path.normpath(folder)).split(".download-")[0].lstrip(".") \
             not in VISION_TOWERS
