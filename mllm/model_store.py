@@ -93,6 +93,17 @@ class FolderKind:
     failure_hint: str = ""  # added to a hub failure, "{repo}" filled in (e.g. gated repositories)
 
 
+def folders_where(search_dirs: list[str], accept: Callable[[str], bool]) -> list[str]:
+    """Names of the model folders in any of ``search_dirs`` that ``accept(path)`` takes (a loader's list of
+    one kind of model), sorted; hidden folders (downloads in progress) are skipped."""
+    names = set()
+    for base in search_dirs:
+        if os.path.isdir(base):
+            names.update(entry.name for entry in os.scandir(base)
+                         if entry.is_dir() and not entry.name.startswith(".") and accept(entry.path))
+    return sorted(names)
+
+
 def find_complete(name: str, search_dirs: list[str], missing: Callable[[str], list[str]] = missing_files) -> str | None:
     for base in search_dirs:
         folder = os.path.join(base, name)
