@@ -71,12 +71,23 @@ def missing_files(folder: str, needs_tokenizer: bool | None = None,
     return missing
 
 
-def fetch_hint(name: str, target: str) -> str:
-    repo = CURATED.get(name)
-    if repo:
-        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir "
-                f"\"{target}\"")
-    return f"put a Hugging Face model folder at \"{target}\" (config.json, tokenizer, *.safetensors)"
+def hub_fetch_hint(downloads: dict[str, str], folder: str, files: str, include: str = "",
+                   note: str = "") -> Callable[[str, str], str]:
+    """A FolderKind's fetch_hint: for a name in ``downloads``, the download switch or the huggingface-cli
+    command (``include``: its --include patterns; ``note``: added after it, "{repo}" filled in); for any
+    other name, where to put which kind of ``folder`` holding which ``files``."""
+
+    def hint(name: str, target: str) -> str:
+        repo = downloads.get(name)
+        if repo:
+            return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo}{include} "
+                    f"--local-dir \"{target}\"{note.format(repo=repo)}")
+        return f"put {folder} at \"{target}\" ({files})"
+
+    return hint
+
+
+fetch_hint = hub_fetch_hint(CURATED, "a Hugging Face model folder", "config.json, tokenizer, *.safetensors")
 
 
 @dataclass(frozen=True)

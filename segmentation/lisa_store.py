@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Callable
 
-from ..mllm.model_store import FolderKind, missing_files, resolve_folder
+from ..mllm.model_store import FolderKind, hub_fetch_hint, missing_files, resolve_folder
 
 LISA_MODELS = {
     "LISA-7B-v1": "xinlai/LISA-7B-v1",
@@ -45,25 +45,15 @@ def missing_tower_files(folder: str) -> list[str]:
     return missing_files(folder, needs_tokenizer=False, weights="weights (*.safetensors)")
 
 
-def lisa_fetch_hint(name: str, target: str) -> str:
-    repo = LISA_MODELS.get(name)
-    if repo:
-        return f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir \"{target}\""
-    return f"put a LISA checkpoint folder at \"{target}\" (config.json, tokenizer, weight shards)"
-
-
-def tower_fetch_hint(name: str, target: str) -> str:
-    repo = VISION_TOWERS.get(name)
-    if repo:
-        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --include '*.json' "
-                f"'*.safetensors' --local-dir \"{target}\"")
-    return f"put a CLIP vision model folder (config.json + weights) at \"{target}\""
-
-
-LISA_FOLDERS = FolderKind("LISA", missing_lisa_files, lisa_fetch_hint, LISA_MODELS,
+LISA_FOLDERS = FolderKind("LISA", missing_lisa_files,
+                          hub_fetch_hint(LISA_MODELS, "a LISA checkpoint folder", "config.json, tokenizer, weight shards"),
+                          LISA_MODELS,
                           expected="Expected a LISA checkpoint: config.json, a tokenizer and its weight shards. ",
                           allow_patterns=_LISA_FILES)
-TOWER_FOLDERS = FolderKind("CLIP vision tower", missing_tower_files, tower_fetch_hint, VISION_TOWERS,
+TOWER_FOLDERS = FolderKind("CLIP vision tower", missing_tower_files,
+                           hub_fetch_hint(VISION_TOWERS, "a CLIP vision model folder", "config.json + weights",
+                                          include=" --include '*.json' '*.safetensors'"),
+                           VISION_TOWERS,
                            expected="LISA needs this CLIP vision tower (it is not inside LISA checkpoints): "
                                     "config.json and weights. ",
                            allow_patterns=_CLIP_FILES)

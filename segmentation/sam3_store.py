@@ -9,7 +9,7 @@ is complete.
 import os
 from collections.abc import Callable
 
-from ..mllm.model_store import FolderKind, missing_weight_files, resolve_folder
+from ..mllm.model_store import FolderKind, hub_fetch_hint, missing_weight_files, resolve_folder
 
 OFFICIAL = {"sam3": "facebook/sam3"}  # folder name under models/sams -> Hugging Face repository
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -36,13 +36,9 @@ def missing_files(folder: str) -> list[str]:
     return missing
 
 
-def fetch_hint(name: str, target: str) -> str:
-    repo = OFFICIAL.get(name)
-    if repo:
-        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir "
-                f"\"{target}\" ({GATED_HINT.format(repo=repo)})")
-    return (f"put a SAM 3 folder in the Hugging Face layout at \"{target}\" (config.json, model.safetensors, "
-            "processor_config.json, tokenizer.json)")
+fetch_hint = hub_fetch_hint(OFFICIAL, "a SAM 3 folder in the Hugging Face layout",
+                            "config.json, model.safetensors, processor_config.json, tokenizer.json",
+                            note=f" ({GATED_HINT})")
 
 
 SAM3_FOLDERS = FolderKind("SAM 3", missing_files, fetch_hint, OFFICIAL, error=Sam3MissingError,

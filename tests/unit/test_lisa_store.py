@@ -42,8 +42,12 @@ def test_offline_forbids_downloads(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelMissingError, match="HF_HUB_OFFLINE=1 forbids"):
         resolve_lisa("LISA_Plus_7b", [str(tmp_path)], download=True, downloader=lambda **kw: pytest.fail("net"))
-    with pytest.raises(ModelMissingError, match="CLIP vision tower"):
+    with pytest.raises(ModelMissingError, match="CLIP vision tower") as error:
         resolve_vision_tower("clip-vit-large-patch14", [str(tmp_path)])
+    target = tmp_path / "clip-vit-large-patch14"
+    assert "not inside LISA checkpoints" in str(error.value)
+    assert (f"huggingface-cli download openai/clip-vit-large-patch14 --include '*.json' '*.safetensors' "
+            f"--local-dir \"{target}\"") in str(error.value)
 
 
 def test_is_lisa_folder(tmp_path):
