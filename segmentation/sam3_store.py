@@ -9,7 +9,8 @@ is complete.
 import os
 from collections.abc import Callable
 
-from ..mllm.model_store import FolderKind, hub_fetch_hint, missing_weight_files, resolve_folder
+from ..mllm.model_store import FolderKind, hub_fetch_hint, resolve_folder
+from ..mllm.model_store import missing_files as model_files_missing
 
 OFFICIAL = {"sam3": "facebook/sam3"}  # folder name under models/sams -> Hugging Face repository
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -24,11 +25,9 @@ class Sam3MissingError(FileNotFoundError):
 
 
 def missing_files(folder: str) -> list[str]:
-    """What a loadable SAM 3 folder lacks, by file name."""
-    if not os.path.isdir(folder):
-        return ["config.json", "model.safetensors", PROCESSOR_FILES[0], TOKENIZER_FILES[0]]
-    missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
-    missing += missing_weight_files(folder, when_none="model.safetensors")
+    """What a loadable SAM 3 folder lacks, by file name: a model folder's config and weights, then the
+    processor config and the CLIP tokenizer."""
+    missing = model_files_missing(folder, needs_tokenizer=False, weights="model.safetensors")
     if not any(os.path.isfile(os.path.join(folder, f)) for f in PROCESSOR_FILES):
         missing.append(PROCESSOR_FILES[0])
     if not any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES):
