@@ -55,12 +55,14 @@ def missing_weight_files(folder: str, when_none: str = "model weights (*.safeten
     return [] if weight_files(folder) else [when_none]
 
 
-def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]:
-    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer."""
+def missing_files(folder: str, needs_tokenizer: bool | None = None,
+                  weights: str = "model weights (*.safetensors)") -> list[str]:
+    """What a loadable model folder lacks: config, every weight shard of the index, a tokenizer. ``weights``
+    names the weight files when there are none."""
     if not os.path.isdir(folder):
-        return ["config.json", "model weights (*.safetensors)"]
+        return ["config.json", weights]
     missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
-    missing += missing_weight_files(folder)
+    missing += missing_weight_files(folder, when_none=weights)
     if needs_tokenizer is None:
         needs_tokenizer = os.path.basename(os.path.normpath(folder)).split(".download-")[0].lstrip(".") \
             not in VISION_TOWERS
@@ -69,12 +71,23 @@ def missing_files(folder: str, needs_tokenizer: bool | None = None) -> list[str]
     return missing
 
 
-def fetch_hint(name: str, target: str) -> str:
-    repo = CURATED.get(name)
-    if repo:
-        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir "
-                f"\"{target}\"")
-    return f"put a Hugging Face model folder at \"{target}\" (config.json, tokenizer, *.safetensors)"
+def hub_fetch_hint(downloads: dict[str, str], folder: str, files: str, include: str = "",
+                   note: str = "") -> Callable[[str, str], str]:
+    """A FolderKind's fetch_hint: for a name in ``downloads``, the download switch or the huggingface-cli
+    command (``include``: its --include patterns; ``note``: added after it, "{repo}" filled in); for any
+    other name, where to put which kind of ``folder`` holding which ``files``."""
+
+    def hint(name: str, target: str) -> str:
+        repo = downloads.get(name)
+        if repo:
+            return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo}{include} "
+                    f"--local-dir \"{target}\"{note.format(repo=repo)}")
+        return f"put {folder} at \"{target}\" ({files})"
+
+    return hint
+
+
+fetch_hint = hub_fetch_hint(CURATED, "a Hugging Face model folder", "config.json, tokenizer, *.safetensors")
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,17 @@ class FolderKind:
     expected: str = ""  # what a folder holds, for the "no folder" message
     allow_patterns: tuple[str, ...] = tuple(_ALLOW)
     failure_hint: str = ""  # added to a hub failure, "{repo}" filled in (e.g. gated repositories)
+
+
+def folders_where(search_dirs: list[str], accept: Callable[[str], bool]) -> list[str]:
+    """Names of the model folders in any of ``search_dirs`` that ``accept(path)`` takes (a loader's list of
+    one kind of model), sorted; hidden folders (downloads in progress) are skipped."""
+    names = set()
+    for base in search_dirs:
+        if os.path.isdir(base):
+            names.update(entry.name for entry in os.scandir(base)
+                         if entry.is_dir() and not entry.name.startswith(".") and accept(entry.path))
+    return sorted(names)
 
 
 def find_complete(name: str, search_dirs: list[str], missing: Callable[[str], list[str]] = missing_files) -> str | None:

@@ -16,6 +16,7 @@ import torch
 
 from ..mllm.backend import GenerationSettings
 from ..mllm.vision_cache import FeatureCache
+from ..segmentation.encoder_memory import sam_activation_bytes
 from ..segmentation.grounding import convention_for, frame_for, ground
 from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
 from ..segmentation.sam_predict import Prompt, SamPredictor
@@ -47,13 +48,6 @@ class LoggingCache(FeatureCache):
             return value
 
         return super().get_or_compute(key, logged, tensors)
-
-
-def sam_activation_bytes(spec, dtype) -> int:
-    """Rough peak activations of the image encoder at 1024 px: one global-attention map plus the tokens."""
-    tokens = spec.embedding_size**2
-    size = torch.finfo(dtype).bits // 8
-    return spec.num_heads * tokens * tokens * size + 16 * spec.embed_dim * tokens * size
 
 
 class SamHandle:

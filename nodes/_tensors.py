@@ -71,10 +71,22 @@ def same_batch(node: str, **tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 else t for t in tensors.values()]
 
 
-def to_pil(image: torch.Tensor) -> list[Image.Image]:
-    """IMAGE -> list of RGB PIL images (one per batch item)."""
-    rgb = as_rgb(image)
-    arrays = (rgb.clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+def is_rgb(image) -> bool:
+    """In as_rgb's output form: a float32 [B,H,W,3] tensor on the CPU, at least 1 px."""
+    return (isinstance(image, torch.Tensor) and image.dim() == 4 and image.shape[-1] == 3
+            and min(image.shape[:3]) >= 1 and image.dtype == torch.float32 and image.device.type == "cpu")
+
+
+def to_pil(image: torch.Tensor, name: str = "image") -> list[Image.Image]:
+    """IMAGE -> list of RGB PIL images (one per batch item).
+
+    Validation belongs to as_rgb, at the node's input, where the input's name is known and the node goes on
+    computing with what it returns: a tensor already in that form is converted as it is (no second copy and
+    check), anything else (a raw IMAGE of another dtype or channel count, or a wrong shape) goes through
+    as_rgb here, so a direct caller gets the same error naming ``name``. NaN still reads as 0 and the values
+    are clamped to 0..1 either way."""
+    rgb = image if is_rgb(image) else as_rgb(image, name)
+    arrays = (rgb.clamp(0, 1).nan_to_num_(0.0).numpy() * 255.0).round().astype(np.uint8)
     return [Image.fromarray(a, "RGB") for a in arrays]
 
 

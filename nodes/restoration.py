@@ -128,9 +128,14 @@ class GenAssist_Restore:
             log.info("GenAssist Restore: resizing image %s to %s (reference / x%d)",
                      tuple(image.shape[-2:]), lq_size, scale)
             image = resize_to(image, *lq_size)
-        tile_size = _tile_size(restorer, tile_size, tile_overlap, height, width)
+        tile_size = _tile_size(restorer, tile_size, tile_overlap, height, width)  # loads the restorer
+        retry = False
 
         def run(tile: int) -> torch.Tensor:
+            nonlocal retry
+            if retry:  # the first attempt ran out of memory and free_gpu_memory() unloaded every model
+                _load(restorer, tile, height, width)
+            retry = True
             return _restore_batch(restorer, image, reference, masks, seed, tile, tile_overlap, unique_id)
 
         # out of memory: free it and retry once with tiles half as large, as core's upscaler does
@@ -143,12 +148,15 @@ def _describe_tile(tile: int) -> str:
     return f"tiles of {tile} px" if tile else "the whole image in one pass"
 
 
+def _load(restorer: Restorer, tile: int, height: int, width: int):
+    """Load the restorer onto its device with room for one pass at ``tile`` (0: the whole image)."""
+    pixels = tile**2 if tile else height * width
+    return load_for_inference(restorer.patcher, activation_bytes=int(pixels * activation_bytes_per_pixel(restorer.model)))
+
+
 def _restore_batch(restorer: Restorer, image, reference, masks, seed: int, tile: int, overlap: int,
                    unique_id) -> torch.Tensor:
-    """Every item at one tile size -> [B,3,H,W]; loads the restorer first (a retry follows an unload)."""
-    per_pixel = activation_bytes_per_pixel(restorer.model)
-    pixels = tile**2 if tile else reference.shape[-2] * reference.shape[-1]
-    load_for_inference(restorer.patcher, activation_bytes=int(pixels * per_pixel))
+    """Every item at one tile size -> [B,3,H,W], with the restorer already loaded."""
     total = sum(count_tiles(m[None], tile, overlap) for m in masks)
     bar = progress_bar(max(total, 1), unique_id)
 
@@ -165,15 +173,15 @@ def _restore_batch(restorer: Restorer, image, reference, masks, seed: int, tile:
 
 
 def _tile_size(restorer: Restorer, tile_size: int, overlap: int, height: int, width: int) -> int:
-    """Load the restorer with room for the planned pass; 0 (auto) becomes 0 (whole image) when that fits
-    in FREE_MEMORY_SHARE of the device's free memory, else the largest tile that does."""
+    """Load the restorer with room for the planned pass (the only load of a run that does not run out of
+    memory); 0 (auto) becomes 0 (whole image) when that fits in FREE_MEMORY_SHARE of the device's free
+    memory, else the largest tile that does (free memory is read with the weights already on the device)."""
     import comfy.model_management as mm
 
-    per_pixel = activation_bytes_per_pixel(restorer.model)
-    pixels = tile_size**2 if tile_size else height * width
-    device = load_for_inference(restorer.patcher, activation_bytes=int(pixels * per_pixel))
+    device = _load(restorer, tile_size, height, width)
     if tile_size:
         return tile_size
+    per_pixel = activation_bytes_per_pixel(restorer.model)
     free = mm.get_free_memory(device)
     chosen = tile_for_budget(height, width, free * FREE_MEMORY_SHARE, per_pixel, overlap)
     log.info("GenAssist Restore on %s: %s (%.0f MiB free, about %.0f MiB for the whole image)", device,

@@ -4,17 +4,17 @@ import logging
 
 import folder_paths
 
+from ..mllm.model_store import folders_where
+from ..segmentation.encoder_memory import sam3_activation_bytes
 from ..segmentation.sam3 import (
     DEFAULT_THRESHOLD,
     QUERY_MODES,
     Sam3Runner,
-    activation_bytes,
     load_sam3,
     sam3_classes,
 )
 from ..segmentation.sam3_store import OFFICIAL, is_sam3_folder, resolve_sam3
 from . import _types as types
-from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import ModelContainer
 from ._segmenters import LoggingCache, Sam3Segmenter
@@ -25,9 +25,7 @@ CATEGORY = "GenAssist/segmentation"
 
 
 def _sam3_choices() -> list[str]:
-    on_disk = {name for name in list_model_dirs("sams")
-               if any(is_sam3_folder(f"{base}/{name}") for base in folder_paths.get_folder_paths("sams"))}
-    return sorted(on_disk | set(OFFICIAL))
+    return sorted(set(folders_where(folder_paths.get_folder_paths("sams"), is_sam3_folder)) | set(OFFICIAL))
 
 
 class LoadSAM3:
@@ -73,7 +71,7 @@ class LoadSAM3:
         runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=2), model_id=folder)
         log.info("GenAssist: loaded SAM 3 %s (%s)", model, torch_dtype)
         return (Sam3Segmenter(runner, patcher, model, score_threshold, query,
-                              activation_bytes(sam3.config, torch_dtype)),)
+                              sam3_activation_bytes(sam3.config, torch_dtype)),)
 
 
 NODE_CLASS_MAPPINGS = {"GenAssist_LoadSAM3": LoadSAM3}

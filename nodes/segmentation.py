@@ -1,11 +1,11 @@
 """Reasoning segmentation: 'the object people would sit on' -> MASK, by LISA or by an MLLM + SAM."""
 
 import logging
-import os
 
 import folder_paths
 import torch
 
+from ..mllm.model_store import folders_where
 from ..segmentation.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
 from ..segmentation.sam3_store import is_sam3_folder
 from ..segmentation.sam_masks import feather, grow, overlay, union
@@ -28,17 +28,13 @@ BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels", "loc1024", "inte
 def _sam_choices() -> list[str]:
     """SAM files in models/sams (subfolders too: transformers' sam-vit-* folders), not the files of SAM 3
     folders, which Load SAM 3 reads."""
-    bases = folder_paths.get_folder_paths("sams")
-    sam3_dirs = {name.split("/")[0] for name in folder_paths.get_filename_list("sams") if "/" in name
-                 and any(is_sam3_folder(os.path.join(base, name.split("/")[0])) for base in bases)}
+    sam3_dirs = set(folders_where(folder_paths.get_folder_paths("sams"), is_sam3_folder))
     files = {name for name in folder_paths.get_filename_list("sams") if name.split("/")[0] not in sam3_dirs}
     return sorted(files | set(OFFICIAL_FILES) | set(HUB_FILES))
 
 
 def _lisa_choices() -> list[str]:
-    on_disk = {name for name in list_model_dirs("LLM")
-               if any(is_lisa_folder(f"{base}/{name}") for base in folder_paths.get_folder_paths("LLM"))}
-    return sorted(on_disk | set(LISA_MODELS))
+    return sorted(set(folders_where(folder_paths.get_folder_paths("LLM"), is_lisa_folder)) | set(LISA_MODELS))
 
 
 def _vision_choices() -> list[str]:
@@ -126,6 +122,7 @@ class LoadLISA:
              compile=False):
         import comfy.model_management as mm
 
+        from ..segmentation.encoder_memory import lisa_activation_bytes
         from ..segmentation.lisa import load_lisa
         from ..segmentation.lisa_quant import quantize_language_model
         from ..segmentation.lisa_store import resolve_lisa, resolve_vision_tower
@@ -143,9 +140,8 @@ class LoadLISA:
             lisa.to(device)
         else:
             patcher = wrap_model(ModelContainer(lisa), role="text_encoder", label=f"LISA {model}")
-        activation = 2 * 1024**3 if torch_dtype != torch.float32 else 0
         log.info("GenAssist: loaded LISA %s (%s)", model, torch_dtype)
-        return (LisaSegmenter(lisa, patcher, max_new_tokens, activation),)
+        return (LisaSegmenter(lisa, patcher, max_new_tokens, lisa_activation_bytes(lisa.sam_spec, torch_dtype)),)
 
 
 class GroundedSegmenterNode:

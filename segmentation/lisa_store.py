@@ -1,4 +1,5 @@
-"""LISA checkpoints and the CLIP tower they need: which folders are LISA, and downloads (only when asked).
+"""LISA checkpoints and the CLIP tower they need, under models/LLM: which folders are LISA, completeness,
+and downloads (only when asked), through model_store's shared folder resolution (offline first, atomic).
 
 LISA repositories hold PyTorch .bin shards (read with weights_only=True, never unpickled as code); the
 CLIP-L/14 folder is fetched as safetensors only.
@@ -8,8 +9,7 @@ import json
 import os
 from collections.abc import Callable
 
-from ..mllm.model_store import ModelMissingError, download_atomically, find_complete, offline
-from ..mllm.weights import weight_files
+from ..mllm.model_store import FolderKind, hub_fetch_hint, missing_files, resolve_folder
 
 LISA_MODELS = {
     "LISA-7B-v1": "xinlai/LISA-7B-v1",
@@ -20,8 +20,8 @@ LISA_MODELS = {
 }
 VISION_TOWERS = {"clip-vit-large-patch14": "openai/clip-vit-large-patch14"}
 DEFAULT_VISION_TOWER = "clip-vit-large-patch14"
-_LISA_FILES = ["*.json", "*.bin", "*.safetensors", "*.model", "*.txt"]
-_CLIP_FILES = ["*.json", "*.safetensors", "*.txt"]
+_LISA_FILES = ("*.json", "*.bin", "*.safetensors", "*.model", "*.txt")
+_CLIP_FILES = ("*.json", "*.safetensors", "*.txt")
 
 
 def is_lisa_folder(folder: str) -> bool:
@@ -35,58 +35,37 @@ def is_lisa_folder(folder: str) -> bool:
     return "lisa" in architectures or ("out_dim" in config and "mm_hidden_size" in config)
 
 
-def _downloader_with(patterns: list[str], downloader=None):
-    if downloader is None:
-        from huggingface_hub import snapshot_download as downloader
-
-    def download(**kwargs):
-        return downloader(**{**kwargs, "allow_patterns": patterns})
-
-    return download
+def missing_lisa_files(folder: str) -> list[str]:
+    """What a loadable LISA folder lacks: config, every weight shard (LISA ships .bin shards), a tokenizer."""
+    return missing_files(folder, needs_tokenizer=True, weights="weight shards (*.bin or *.safetensors)")
 
 
-def _check_download(name: str, catalog: dict, target: str, what: str) -> None:
-    if offline():
-        raise ModelMissingError(f"{what} '{name}' is not on disk and HF_HUB_OFFLINE=1 forbids downloading it. "
-                                f"Run on a machine with network: huggingface-cli download {catalog[name]} "
-                                f"--local-dir \"{target}\"")
+def missing_tower_files(folder: str) -> list[str]:
+    """What a CLIP vision tower folder lacks: config and weights (LISA brings its own tokenizer)."""
+    return missing_files(folder, needs_tokenizer=False, weights="weights (*.safetensors)")
+
+
+LISA_FOLDERS = FolderKind("LISA", missing_lisa_files,
+                          hub_fetch_hint(LISA_MODELS, "a LISA checkpoint folder", "config.json, tokenizer, weight shards"),
+                          LISA_MODELS,
+                          expected="Expected a LISA checkpoint: config.json, a tokenizer and its weight shards. ",
+                          allow_patterns=_LISA_FILES)
+TOWER_FOLDERS = FolderKind("CLIP vision tower", missing_tower_files,
+                           hub_fetch_hint(VISION_TOWERS, "a CLIP vision model folder", "config.json + weights",
+                                          include=" --include '*.json' '*.safetensors'"),
+                           VISION_TOWERS,
+                           expected="LISA needs this CLIP vision tower (it is not inside LISA checkpoints): "
+                                    "config.json and weights. ",
+                           allow_patterns=_CLIP_FILES)
 
 
 def resolve_lisa(name: str, search_dirs: list[str], download: bool = False,
                  downloader: Callable[..., object] | None = None) -> str:
-    found = find_complete(name, search_dirs)
-    if found:
-        return found
-    target = os.path.join(search_dirs[0], name)
-    repo = LISA_MODELS.get(name)
-    how = (f"turn on 'download', or run: huggingface-cli download {repo} --local-dir \"{target}\"" if repo
-           else f"put a LISA checkpoint folder at \"{target}\" (config.json, tokenizer, weight shards)")
-    if not download or repo is None:
-        raise ModelMissingError(f"no complete LISA folder '{name}' in {', '.join(search_dirs)}. {how}")
-    _check_download(name, LISA_MODELS, target, "LISA model")
-    return download_atomically(repo, target, _downloader_with(_LISA_FILES, downloader))
-
-
-def find_vision_tower(name: str, search_dirs: list[str]) -> str | None:
-    for base in search_dirs:
-        folder = os.path.join(base, name)
-        if os.path.isfile(os.path.join(folder, "config.json")) and weight_files(folder):
-            return folder
-    return None
+    """Folder of a complete LISA checkpoint called ``name`` under models/LLM."""
+    return resolve_folder(LISA_FOLDERS, name, search_dirs, download, downloader)
 
 
 def resolve_vision_tower(name: str, search_dirs: list[str], download: bool = False,
                          downloader: Callable[..., object] | None = None) -> str:
-    found = find_vision_tower(name, search_dirs)
-    if found:
-        return found
-    target = os.path.join(search_dirs[0], name)
-    repo = VISION_TOWERS.get(name)
-    if not download or repo is None:
-        how = (f"turn on 'download', or run: huggingface-cli download {repo} --include '*.json' "
-               f"'*.safetensors' --local-dir \"{target}\"" if repo else
-               f"put a CLIP vision model folder (config.json + weights) at \"{target}\"")
-        raise ModelMissingError(f"LISA needs the CLIP vision tower '{name}' (not inside LISA checkpoints); "
-                                f"it is not in {', '.join(search_dirs)}. {how}")
-    _check_download(name, VISION_TOWERS, target, "CLIP vision tower")
-    return download_atomically(repo, target, _downloader_with(_CLIP_FILES, downloader))
+    """Folder of the CLIP vision tower ``name`` (under models/LLM) that LISA's checkpoints leave out."""
+    return resolve_folder(TOWER_FOLDERS, name, search_dirs, download, downloader)

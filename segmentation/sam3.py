@@ -48,14 +48,6 @@ def load_sam3(folder: str, dtype: torch.dtype = torch.float32):
     return model, processor
 
 
-def activation_bytes(config, dtype: torch.dtype) -> int:
-    """Rough peak activations of the image encoder: one global-attention map plus the tokens."""
-    backbone = config.vision_config.backbone_config
-    tokens = (backbone.image_size // backbone.patch_size) ** 2
-    size = torch.finfo(dtype).bits // 8
-    return backbone.num_attention_heads * tokens * tokens * size + 16 * backbone.hidden_size * tokens * size
-
-
 @dataclass
 class Sam3Result:
     masks: torch.Tensor  # [N, H, W] float32 0/1 on CPU, one per instance above the threshold

@@ -9,7 +9,8 @@ is complete.
 import os
 from collections.abc import Callable
 
-from ..mllm.model_store import FolderKind, missing_weight_files, resolve_folder
+from ..mllm.model_store import FolderKind, hub_fetch_hint, resolve_folder
+from ..mllm.model_store import missing_files as model_files_missing
 
 OFFICIAL = {"sam3": "facebook/sam3"}  # folder name under models/sams -> Hugging Face repository
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -24,11 +25,9 @@ class Sam3MissingError(FileNotFoundError):
 
 
 def missing_files(folder: str) -> list[str]:
-    """What a loadable SAM 3 folder lacks, by file name."""
-    if not os.path.isdir(folder):
-        return ["config.json", "model.safetensors", PROCESSOR_FILES[0], TOKENIZER_FILES[0]]
-    missing = [] if os.path.isfile(os.path.join(folder, "config.json")) else ["config.json"]
-    missing += missing_weight_files(folder, when_none="model.safetensors")
+    """What a loadable SAM 3 folder lacks, by file name: a model folder's config and weights, then the
+    processor config and the CLIP tokenizer."""
+    missing = model_files_missing(folder, needs_tokenizer=False, weights="model.safetensors")
     if not any(os.path.isfile(os.path.join(folder, f)) for f in PROCESSOR_FILES):
         missing.append(PROCESSOR_FILES[0])
     if not any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES):
@@ -36,13 +35,9 @@ def missing_files(folder: str) -> list[str]:
     return missing
 
 
-def fetch_hint(name: str, target: str) -> str:
-    repo = OFFICIAL.get(name)
-    if repo:
-        return (f"turn on 'download' in the loader, or run: huggingface-cli download {repo} --local-dir "
-                f"\"{target}\" ({GATED_HINT.format(repo=repo)})")
-    return (f"put a SAM 3 folder in the Hugging Face layout at \"{target}\" (config.json, model.safetensors, "
-            "processor_config.json, tokenizer.json)")
+fetch_hint = hub_fetch_hint(OFFICIAL, "a SAM 3 folder in the Hugging Face layout",
+                            "config.json, model.safetensors, processor_config.json, tokenizer.json",
+                            note=f" ({GATED_HINT})")
 
 
 SAM3_FOLDERS = FolderKind("SAM 3", missing_files, fetch_hint, OFFICIAL, error=Sam3MissingError,

@@ -104,7 +104,7 @@ def diffrir_card(comfy_host, monkeypatch):
     return install, calls
 
 
-def test_restore_retries_once_with_half_tiles_and_says_so(comfy_host, restorer, diffrir_card, caplog):
+def test_restore_retries_once_with_half_tiles_and_says_so(comfy_host, restorer, diffrir_card, caplog, model_loads):
     from genassist.restoration.restore import restore_image
 
     install, calls = diffrir_card
@@ -116,6 +116,7 @@ def test_restore_retries_once_with_half_tiles_and_says_so(comfy_host, restorer, 
     assert calls[0] == 256 * 256 and max(calls[1:]) <= 128 * 128 and len(calls) > 2
     assert "out of GPU memory in Restore with DiffRIR at the whole image in one pass" in caplog.text
     assert "retrying once at tiles of 128 px" in caplog.text
+    assert model_loads == [[restorer.patcher]] * 2  # the planned pass, and again after the OOM unloaded it
     tiled = restore_image(restorer.model, image.permute(0, 3, 1, 2), reference.permute(0, 3, 1, 2),
                           mask[:, None], seed=7, tile=128, overlap=64)
     # float32 rounding only (memory layouts differ), as in test_restoration_nodes

@@ -56,6 +56,15 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
     assert torch.equal(out, again)
 
 
+@pytest.mark.parametrize("tile_size", [0, 64])
+def test_restore_loads_the_restorer_once_per_run(comfy_host, restorer_x1, model_loads, tile_size):
+    image, reference, mask = _images(batch=2)
+    (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=5,
+                                                           tile_size=tile_size, tile_overlap=32)
+    assert out.shape == reference.shape
+    assert model_loads == [[restorer_x1.patcher]]
+
+
 def test_default_tile_size_gives_the_whole_image_result_when_it_fits(comfy_host, restorer_x1):
     from genassist.restoration.restore import restore_image
 

@@ -145,9 +145,33 @@ def test_load_lisa_compile_opt_in(comfy_host, tiny):
     assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
     (segmenter,) = loader.load(tiny.lisa(), "clip-vit-large-patch14", "fp32", "none", 16, False, compile=True)
     assert segmenter.model.decode_mode == "compile"
+    # fp32 asks ComfyUI for the larger of the decode's room and its SAM's encoder (it used to ask for none)
+    from genassist.segmentation.encoder_memory import lisa_activation_bytes
+
+    assert segmenter.activation_bytes == lisa_activation_bytes(segmenter.model.sam_spec, torch.float32) > 0
 
 
 def test_lisa_missing_model_and_tower_errors(comfy_host):
     loader = node(comfy_host, "GenAssist_LoadLISA")
     with pytest.raises(FileNotFoundError, match="LISA-13B-llama2-v1.*huggingface-cli download xinlai/LISA-13B-llama2-v1"):
         loader.load("LISA-13B-llama2-v1", "clip-vit-large-patch14", "auto", "none", 16, False)
+
+
+def test_load_lisa_lists_lisa_folders_of_every_search_path_and_the_download_list(comfy_host, tiny, tmp_path,
+                                                                                  monkeypatch):
+    import folder_paths
+
+    name = tiny.lisa()
+    extra = tmp_path / "more-llm"
+    (extra / "my-lisa").mkdir(parents=True)
+    (extra / "my-lisa" / "config.json").write_text(json.dumps({"architectures": ["LISAForCausalLM"]}))
+    (extra / "plain-llava").mkdir()
+    (extra / "plain-llava" / "config.json").write_text(json.dumps({"mm_hidden_size": 1024}))
+    (extra / ".my-lisa.download-1").mkdir()  # a download in progress
+    (extra / ".my-lisa.download-1" / "config.json").write_text(json.dumps({"architectures": ["LISAForCausalLM"]}))
+    paths, extensions = folder_paths.folder_names_and_paths["LLM"]
+    monkeypatch.setitem(folder_paths.folder_names_and_paths, "LLM", (list(paths) + [str(extra)], extensions))
+    choices = node(comfy_host, "GenAssist_LoadLISA").INPUT_TYPES()["required"]["model"][0]
+    assert {name, "my-lisa", "LISA-13B-llama2-v1", "LISA_Plus_7b"} <= set(choices)
+    assert not {"plain-llava", "clip-vit-large-patch14", ".my-lisa.download-1"} & set(choices)
+    assert choices == sorted(choices)

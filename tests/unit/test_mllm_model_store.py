@@ -124,3 +124,20 @@ def test_answer_cache_key_covers_every_input(tmp_path):
     assert cache.get(base) is None
     cache.put(base, "answer")
     assert cache.get(base) == "answer"
+
+
+def test_folders_where_lists_one_kind_across_search_folders(tmp_path):
+    from genassist.mllm.model_store import folders_where
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first / "kept", second / "kept", second / "other", second / ".kept.download-1"):
+        folder.mkdir(parents=True)
+    (first / "file-kept").write_text("not a folder")
+    seen = []
+
+    def accept(path):
+        seen.append(path)
+        return path.endswith("kept")
+
+    assert folders_where([str(first), str(tmp_path / "absent"), str(second)], accept) == ["kept"]
+    assert str(second / ".kept.download-1") not in seen  # a download in progress is never offered
