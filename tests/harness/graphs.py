@@ -7,6 +7,8 @@ import json
 import numpy as np
 from PIL import Image
 
+from genassist.evaluation.comfy_client import output_images
+
 from .host import PACK_DIR
 from .workflow import ui_to_api
 
@@ -50,7 +52,7 @@ def saved_images(server, entry: dict, graph: dict, prefix: str | None = None) ->
     """The images the graph's SaveImage node wrote in this run (where the graph has several, the one saving
     under filename_prefix `prefix`), fetched through the server's /view."""
     save = node_of(graph, "SaveImage", **({} if prefix is None else {"filename_prefix": prefix}))
-    return [Image.open(io.BytesIO(server.view(info))) for info in entry["outputs"][save]["images"]]
+    return [Image.open(io.BytesIO(server.view(info))) for info in output_images(entry, save)]
 
 
 def saved_image(server, entry: dict, graph: dict, prefix: str | None = None) -> Image.Image:
