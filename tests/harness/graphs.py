@@ -23,9 +23,12 @@ def load_example(name: str, server) -> tuple[dict, dict]:
 
 def node_of(graph: dict, class_type: str, title: str | None = None, **inputs) -> str:
     """The id of the first node of this class (with this title and these input values, where given)."""
-    return next(node_id for node_id, node in graph.items() if node["class_type"] == class_type
-                and (title is None or node.get("_meta", {}).get("title") == title)
-                and all(node["inputs"].get(name) == value for name, value in inputs.items()))
+    for node_id, node in graph.items():
+        titled = title is None or node.get("_meta", {}).get("title") == title
+        if node["class_type"] == class_type and titled and all(node["inputs"].get(k) == v for k, v in inputs.items()):
+            return node_id
+    raise LookupError(f"the graph has no {class_type} node" + (f" titled {title!r}" if title else "")
+                      + (f" with inputs {inputs}" if inputs else ""))
 
 
 def scripted_mllm(base_url: str, stream: bool = True, timeout_s: int = 30) -> dict:
