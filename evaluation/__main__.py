@@ -4,7 +4,7 @@ package ``genassist``, or ``python scripts/evaluate.py`` from anywhere.
 The libraries import each other relatively under one package root. The pack root's own ``__init__.py``
 registers ComfyUI nodes, so it cannot be imported outside ComfyUI; when this module runs without that
 parent package (``python -m evaluation``, or by path), it registers the pack folder as a bare package
-named ``genassist`` (as tests/harness/pack.py does) and runs ``genassist.evaluation.cli``, so every
+named ``genassist`` (the tests' harness registers the pack with this same function) and runs ``genassist.evaluation.cli``, so every
 relative import resolves exactly as in the tests and in ComfyUI."""
 
 import importlib

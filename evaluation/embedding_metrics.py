@@ -3,16 +3,16 @@ fills (never downloaded here): CLIP-I is the cosine similarity of the CLIP image
 and target (MagicBrush uses OpenAI CLIP ViT-B/32 = openai/clip-vit-base-patch32), DINO the cosine of the
 DINO ViT-S/16 CLS features (facebook/dino-vits16; resize 256 bicubic, centre crop 224, ImageNet
 normalisation), CLIP-T the cosine of the prediction's CLIP image embedding and the CLIP text embedding of
-the target's caption. CLIP's own preprocessing: resize the short side to the input size (bicubic), centre
-crop, CLIP normalisation."""
+the target's caption. CLIP's own preprocessing (resize the short side to the input size, bicubic; centre
+crop; CLIP normalisation) is the one the pack's CLIP vision towers use, mllm.clip_vision.prepare_image."""
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
-CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+from ..mllm.clip_vision import prepare_image
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FETCH = {"clip": "openai/clip-vit-base-patch32", "dino": "facebook/dino-vits16"}
 
@@ -27,15 +27,16 @@ def check_folder(folder, kind: str) -> Path:
     return folder
 
 
-def _pixels(image: Image.Image, short_side: int, crop: int, mean, std) -> torch.Tensor:
+def _dino_pixels(image: Image.Image, short_side: int, crop: int) -> torch.Tensor:
+    """DINO's evaluation transform: the short side to short_side (bicubic), a centre crop of crop (smaller, unlike
+    CLIP's), ImageNet normalisation (prepare_image on the crop only normalises: it is at its size already)."""
     image = image.convert("RGB")
     w, h = image.size
     scale = short_side / min(w, h)
     image = image.resize((max(crop, round(w * scale)), max(crop, round(h * scale))), Image.BICUBIC)
     left, top = (image.width - crop) // 2, (image.height - crop) // 2
     image = image.crop((left, top, left + crop, top + crop))
-    array = (np.asarray(image, dtype=np.float32) / 255.0 - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1)[None]
+    return prepare_image(image, crop, "crop", IMAGENET_MEAN, IMAGENET_STD)[None]
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -56,7 +57,7 @@ class ClipScorer:
 
     @torch.inference_mode()
     def image_embedding(self, image: Image.Image) -> torch.Tensor:
-        pixels = _pixels(image, self.size, self.size, CLIP_MEAN, CLIP_STD).to(self.device)
+        pixels = prepare_image(image, self.size)[None].to(self.device)
         pooled = self.model.vision_model(pixel_values=pixels).pooler_output
         return self.model.visual_projection(pooled).float().cpu()
 
@@ -92,7 +93,7 @@ class DinoScorer:
 
     @torch.inference_mode()
     def features(self, image: Image.Image) -> torch.Tensor:
-        pixels = _pixels(image, self.resize, self.crop, IMAGENET_MEAN, IMAGENET_STD).to(self.device)
+        pixels = _dino_pixels(image, self.resize, self.crop).to(self.device)
         return self.model(pixel_values=pixels).last_hidden_state[:, 0].float().cpu()  # the normed CLS token
 
     def dino(self, prediction: Image.Image, target: Image.Image) -> float:

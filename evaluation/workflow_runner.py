@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .comfy_client import ComfyClient, GraphFailed, ServerDown
+from .comfy_client import ComfyClient, GraphFailed, ServerDown, output_images
 from .progress import Progress
 from .workflow_bind import BoundWorkflow, Task
 
@@ -34,7 +34,7 @@ def run_task(client: ComfyClient, workflow: BoundWorkflow, task: Task) -> None:
     uploaded = {name: client.upload_image(path, f"genassist_eval_{task.key}_{name}{Path(path).suffix.lower()}")
                 for name, path in task.files.items()}
     entry = client.run(workflow.fill(uploaded, task.texts))
-    images = (entry.get("outputs", {}).get(workflow.output_node) or {}).get("images") or []
+    images = output_images(entry, workflow.output_node)
     if not images:
         raise GraphFailed(f"the node titled 'eval:output' ({workflow.output_node}) produced no image: it must be a "
                           "SaveImage or PreviewImage that the graph runs")

@@ -2,19 +2,16 @@
 checkpoint, the scripted OpenAI-compatible server as the MLLM (planning, then live captions). Sizes shrunk for CPU: a 64 px photo,
 16 px added left and below, 32 px windows (5 tiles), 2 sampler steps; everything else as shipped."""
 
-import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from harness.graphs import load_example, node_of, pixels, saved_image, scripted_mllm
 from harness.openai_server import ScriptedOpenAIServer
-from harness.workflow import ui_to_api
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "example_workflows" / "canvas_expand_sd15.json"
 PHOTO = "genassist_canvas_photo.png"
 SIZE, LEFT, BOTTOM = 64, 16, 16
 GROWS = {"left": "to the left", "right": "to the right", "up": "upwards", "down": "downwards"}
@@ -40,15 +37,8 @@ def reply(body: dict) -> str:
     return "A red kite over a meadow." if text.startswith("Describe") else "A windy meadow with kites at noon."
 
 
-def node_of(graph: dict, class_type: str) -> str:
-    return next(i for i, n in graph.items() if n["class_type"] == class_type)
-
-
 def cpu_sized(graph: dict, base_url: str) -> dict:
-    graph[node_of(graph, "GenAssist_LoadMLLM")] = {
-        "class_type": "GenAssist_MLLMServer", "inputs": {"base_url": base_url, "model": "scripted",
-                                                         "api_key_env": "", "timeout_s": 30, "stream": True,
-                                                         "cache_answers": False}}
+    graph[node_of(graph, "GenAssist_LoadMLLM")] = scripted_mllm(base_url)
     graph[node_of(graph, "GenAssist_PlanCanvas")]["inputs"].update(
         left=LEFT, top=0, right=0, bottom=BOTTOM, tile_size=32, overlap=0)
     graph[node_of(graph, "GenAssist_ExpandCanvas")]["inputs"].update(steps=2)
@@ -61,20 +51,15 @@ def cpu_sized(graph: dict, base_url: str) -> dict:
     return graph
 
 
-def saved(comfy_server, entry, node_id) -> np.ndarray:
-    (info,) = entry["outputs"][node_id]["images"]
-    return np.asarray(Image.open(io.BytesIO(comfy_server.view(info))).convert("RGB"))
-
-
 @pytest.fixture(scope="module")
 def shipped_run(comfy_server, tiny, tmp_path_factory):
     assert tiny.sd15_inpaint() == "sd-v1-5-inpainting.safetensors"
     path = tmp_path_factory.mktemp("canvas") / PHOTO
     Image.fromarray(photo(), "RGB").save(path)
     comfy_server.upload_image(path)
-    ui = json.loads(WORKFLOW.read_text())
+    ui, graph = load_example("canvas_expand_sd15.json", comfy_server)
     with ScriptedOpenAIServer(reply) as server:
-        graph = cpu_sized(ui_to_api(ui, comfy_server.object_info()), server.base_url)
+        graph = cpu_sized(graph, server.base_url)
         entry = comfy_server.run(graph, timeout=1200, workflow=ui)
     expand = node_of(graph, "GenAssist_ExpandCanvas")
     plan_preview = next(i for i, n in graph.items() if n["class_type"] == "PreviewAny"
@@ -82,8 +67,8 @@ def shipped_run(comfy_server, tiny, tmp_path_factory):
     used_preview = next(i for i, n in graph.items() if n["class_type"] == "PreviewAny"
                         and n["inputs"]["source"][0] == expand)
     return {"ui": ui, "graph": graph, "entry": entry, "requests": [r.json for r in server.requests],
-            "image": saved(comfy_server, entry, node_of(graph, "SaveImage")),
-            "mask": saved(comfy_server, entry, "mask_save"),
+            "image": pixels(saved_image(comfy_server, entry, graph, "canvas_expand")),
+            "mask": pixels(saved_image(comfy_server, entry, graph, "canvas_mask")),
             "plan": json.loads(entry["outputs"][plan_preview]["text"][0]),
             "used": json.loads(entry["outputs"][used_preview]["text"][0])}
 
@@ -165,7 +150,7 @@ def test_edited_plan_captions_are_used_verbatim(shipped_run, comfy_server):
     entry = comfy_server.run(graph, timeout=1200)
     used = json.loads(next(out["text"][0] for i, out in entry["outputs"].items() if "text" in out))
     assert [t["caption"] for t in used["tiles"]] == [t["caption"] for t in edited["tiles"]]
-    image = saved(comfy_server, entry, node_of(graph, "SaveImage"))
+    image = pixels(saved_image(comfy_server, entry, graph, "canvas_expand"))
     assert np.array_equal(image[0:SIZE, LEFT:LEFT + SIZE], photo())
     # other captions, same seed: the tiles whose caption changed come out different
     first = shipped_run["image"]

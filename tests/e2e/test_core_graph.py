@@ -1,13 +1,12 @@
 """Proof of the path: a core SD1.5 graph runs through the real server with GenAssist loaded, built from a
 UI-format workflow by the same converter that runs the shipped examples."""
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from harness.graphs import node_of, saved_image
 from harness.workflow import ui_to_api
 
 CORE = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "core_txt2img.json"
@@ -16,12 +15,9 @@ CORE = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "core_txt2
 def run_core(server, seed: int) -> np.ndarray:
     info = server.object_info()
     graph = ui_to_api(json.loads(CORE.read_text()), info)
-    sampler = next(n for n in graph.values() if n["class_type"] == "KSampler")
-    sampler["inputs"]["seed"] = seed
+    graph[node_of(graph, "KSampler")]["inputs"]["seed"] = seed
     entry = server.run(graph, timeout=600)
-    images = [img for out in entry["outputs"].values() for img in out.get("images", [])]
-    assert len(images) == 1, entry["outputs"]
-    return np.asarray(Image.open(io.BytesIO(server.view(images[0]))))
+    return np.asarray(saved_image(server, entry, graph))
 
 
 def test_core_graph_runs_with_genassist_loaded(comfy_server, tiny):

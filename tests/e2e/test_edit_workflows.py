@@ -5,16 +5,14 @@ import base64
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from harness.graphs import load_example, node_of, preview_text, saved_pixels
 from harness.openai_server import ScriptedOpenAIServer
-from harness.workflow import ui_to_api
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 PHOTO = "genassist_edit_photo.png"
 WIDTH, HEIGHT = 128, 96
 PLAN = {"steps": [
@@ -40,18 +38,22 @@ def models(tiny):
     assert tiny.sd15_inpaint() == "sd-v1-5-inpainting.safetensors"
 
 
-@pytest.fixture(scope="module")
-def photo(comfy_server, tmp_path_factory):
+def upload_table_photo(comfy_server, folder) -> np.ndarray:
+    """A vase on a table before a pale wall, with noise (so that no region is flat), uploaded as PHOTO."""
     rng = np.random.RandomState(21)
     pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     pixels[:] = (200, 210, 220)
     pixels[45:] = (140, 90, 50)  # a table
     pixels[30:70, 40:62] = (40, 60, 160)  # a vase
     pixels = np.clip(pixels + rng.randint(0, 25, pixels.shape), 0, 255).astype(np.uint8)
-    path = tmp_path_factory.mktemp("edit") / PHOTO
-    Image.fromarray(pixels).save(path)
-    comfy_server.upload_image(path)
+    Image.fromarray(pixels).save(folder / PHOTO)
+    comfy_server.upload_image(folder / PHOTO)
     return pixels
+
+
+@pytest.fixture(scope="module")
+def photo(comfy_server, tmp_path_factory):
+    return upload_table_photo(comfy_server, tmp_path_factory.mktemp("edit"))
 
 
 def request_text(request) -> str:
@@ -84,11 +86,6 @@ def mllm(plan, boxes=BOXES):
     return reply
 
 
-def node_of(graph, class_type, title=None):
-    return next(i for i, n in graph.items() if n["class_type"] == class_type
-                and (title is None or n.get("_meta", {}).get("title") == title))
-
-
 def cpu_sized(graph, base_url=None):
     """The shipped graph with small sampling settings, extra outputs to compare pixels, and the scripted server.
     grow/feather 0: the random-weight SAM answers speckled masks that any growth would spread over the whole
@@ -105,24 +102,9 @@ def cpu_sized(graph, base_url=None):
     return graph
 
 
-def load(name, comfy_server):
-    ui = json.loads((WORKFLOWS / name).read_text())
-    return ui, ui_to_api(ui, comfy_server.object_info())
-
-
-def saved(comfy_server, entry, graph, prefix) -> list[np.ndarray]:
-    node = next(i for i, n in graph.items() if n["class_type"] == "SaveImage" and n["inputs"]["filename_prefix"] == prefix)
-    return [np.asarray(Image.open(io.BytesIO(comfy_server.view(info))).convert("RGB")).astype(int)
-            for info in entry["outputs"][node]["images"]]
-
-
-def preview_text(entry, graph, title) -> str:
-    return entry["outputs"][node_of(graph, "PreviewAny", title)]["text"][0]
-
-
 @pytest.fixture(scope="module")
 def planned_run(comfy_server, models, photo):
-    ui, graph = load("edit_plan_server_sam.json", comfy_server)
+    ui, graph = load_example("edit_plan_server_sam.json", comfy_server)
     with ScriptedOpenAIServer(mllm(PLAN)) as server:
         graph = cpu_sized(graph, server.base_url)
         entry = comfy_server.run(graph, timeout=1200, workflow=ui)
@@ -135,14 +117,14 @@ def test_steps_run_in_order_each_localized_on_the_previous_output(comfy_server, 
     assert "Plan how to edit" in request_text(requests[0])
     queries = [QUERY.search(request_text(r)).group(1).strip() for r in requests[1:]]
     assert queries == [step["region"] for step in PLAN["steps"]]
-    steps = saved(comfy_server, entry, graph, "edit_steps")
+    steps = saved_pixels(comfy_server, entry, graph, "edit_steps")
     assert len(steps) == 3
     assert np.abs(request_image(requests[1]) - photo).max() <= 1  # step 1 sees the input
     step2_sees = request_image(requests[2])
     assert np.abs(step2_sees - steps[0]).max() <= 1  # step 2 sees step 1's output ...
     assert np.abs(step2_sees - photo).max() > 20  # ... which is not the original
     assert np.abs(request_image(requests[3]) - steps[1]).max() <= 1
-    final = saved(comfy_server, entry, graph, "edit_plan")[0]
+    final = saved_pixels(comfy_server, entry, graph, "edit_plan")[0]
     assert np.array_equal(final, steps[2])
     log = preview_text(entry, graph, "Step log")
     for index, step in enumerate(PLAN["steps"]):
@@ -152,9 +134,9 @@ def test_steps_run_in_order_each_localized_on_the_previous_output(comfy_server, 
 
 def test_pixels_outside_the_grown_union_are_bit_identical(comfy_server, planned_run):
     entry, graph, _ = planned_run
-    original = saved(comfy_server, entry, graph, "edit_input")[0]
-    final = saved(comfy_server, entry, graph, "edit_plan")[0]
-    masks = saved(comfy_server, entry, graph, "edit_masks")
+    original = saved_pixels(comfy_server, entry, graph, "edit_input")[0]
+    final = saved_pixels(comfy_server, entry, graph, "edit_plan")[0]
+    masks = saved_pixels(comfy_server, entry, graph, "edit_masks")
     union = np.any([m[..., 0] > 0 for m in masks], axis=0)
     assert 0 < union.mean() < 0.9
     assert np.array_equal(final[~union], original[~union])
@@ -173,24 +155,24 @@ def test_plan_json_round_trip_gives_the_same_image(comfy_server, planned_run):
         again = comfy_server.run(replayed, timeout=1200)
         assert all("Plan how to edit" not in request_text(r) for r in server.requests)
         assert len(server.requests) == 3
-    assert np.array_equal(saved(comfy_server, again, replayed, "edit_plan")[0],
-                          saved(comfy_server, entry, graph, "edit_plan")[0])
+    assert np.array_equal(saved_pixels(comfy_server, again, replayed, "edit_plan")[0],
+                          saved_pixels(comfy_server, entry, graph, "edit_plan")[0])
 
 
 def test_empty_plan_returns_the_input_unchanged(comfy_server, models, photo):
-    _, graph = load("edit_plan_server_sam.json", comfy_server)
+    _, graph = load_example("edit_plan_server_sam.json", comfy_server)
     with ScriptedOpenAIServer(mllm({"steps": []})) as server:
         graph = cpu_sized(graph, server.base_url)
         graph[node_of(graph, "GenAssist_PlanEdit")]["inputs"]["instruction"] = "leave it as it is"
         entry = comfy_server.run(graph, timeout=900)
         assert len(server.requests) == 1
-    assert np.array_equal(saved(comfy_server, entry, graph, "edit_plan")[0],
-                          saved(comfy_server, entry, graph, "edit_input")[0])
+    assert np.array_equal(saved_pixels(comfy_server, entry, graph, "edit_plan")[0],
+                          saved_pixels(comfy_server, entry, graph, "edit_input")[0])
     assert "empty plan" in preview_text(entry, graph, "Step log")
 
 
 def test_a_region_not_found_is_skipped_and_logged_and_the_next_step_runs(comfy_server, models, photo):
-    _, graph = load("edit_plan_server_sam.json", comfy_server)
+    _, graph = load_example("edit_plan_server_sam.json", comfy_server)
     plan = {"steps": PLAN["steps"][1:]}  # the vase is not found; the beer still gets added
     boxes = {k: v for k, v in BOXES.items() if k != "the second vase"}
     with ScriptedOpenAIServer(mllm(plan, boxes)) as server:
@@ -200,16 +182,16 @@ def test_a_region_not_found_is_skipped_and_logged_and_the_next_step_runs(comfy_s
     log = preview_text(entry, graph, "Step log").splitlines()
     assert "SKIPPED" in log[0] and "'the second vase' not found" in log[0] and "looked for the second vase" in log[0]
     assert "SKIPPED" not in log[1] and "% of the image" in log[1]
-    original = saved(comfy_server, entry, graph, "edit_input")[0]
-    steps = saved(comfy_server, entry, graph, "edit_steps")
-    masks = saved(comfy_server, entry, graph, "edit_masks")
+    original = saved_pixels(comfy_server, entry, graph, "edit_input")[0]
+    steps = saved_pixels(comfy_server, entry, graph, "edit_steps")
+    masks = saved_pixels(comfy_server, entry, graph, "edit_masks")
     assert np.array_equal(steps[0], original) and masks[0].max() == 0
     assert not np.array_equal(steps[1], original) and masks[1].max() > 0
 
 
 def test_shipped_lisa_workflow_runs_with_a_json_plan(comfy_server, models, photo, tiny):
     assert tiny.lisa() == "LISA-7B-v1"
-    ui, graph = load("edit_plan_lisa.json", comfy_server)
+    ui, graph = load_example("edit_plan_lisa.json", comfy_server)
     assert graph[node_of(graph, "GenAssist_LoadLISA")]["inputs"]["model"] == "LISA-7B-v1"
     # the tiny random-weight planner cannot write a plan: the plan comes from JSON, the rest runs as shipped
     one_step = {"steps": PLAN["steps"][:1]}  # one step keeps the CPU run short; the loop is tested above
@@ -218,8 +200,8 @@ def test_shipped_lisa_workflow_runs_with_a_json_plan(comfy_server, models, photo
     del graph[node_of(graph, "GenAssist_LoadMLLM")]
     graph = cpu_sized(graph)
     entry = comfy_server.run(graph, timeout=1200)
-    final = saved(comfy_server, entry, graph, "edit_plan")[0]
+    final = saved_pixels(comfy_server, entry, graph, "edit_plan")[0]
     assert final.shape == (HEIGHT, WIDTH, 3)
-    assert len(saved(comfy_server, entry, graph, "edit_steps")) == 1
+    assert len(saved_pixels(comfy_server, entry, graph, "edit_steps")) == 1
     log = preview_text(entry, graph, "Step log")
     assert log.startswith("step 1/1 [add] place a glass of soda on the table | region: 'the right part of the table'")

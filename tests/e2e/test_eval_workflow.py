@@ -11,6 +11,7 @@ from PIL import Image
 
 from genassist.evaluation.cli import main
 from harness.eval_datasets import magicbrush, reasonseg_item, rect
+from harness.graphs import grounded_segmenter
 from harness.openai_server import ScriptedOpenAIServer
 from harness.server import free_port
 
@@ -19,14 +20,7 @@ SIZE = (64, 48)
 
 def graph(base_url: str) -> dict:
     return {
-        "1": {"class_type": "GenAssist_MLLMServer", "inputs": {"base_url": base_url, "model": "scripted",
-                                                              "api_key_env": "", "timeout_s": 30, "stream": False,
-                                                              "cache_answers": False}},
-        "2": {"class_type": "GenAssist_LoadSAM", "inputs": {"model_name": "sam_vit_h_4b8939.pth", "dtype": "auto",
-                                                           "download": False}},
-        "3": {"class_type": "GenAssist_GroundedSegmenter", "inputs": {"mllm": ["1", 0], "sam": ["2", 0],
-                                                                     "box_format": "auto", "max_new_tokens": 256,
-                                                                     "seed": 0}},
+        **grounded_segmenter(base_url),
         "4": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}, "_meta": {"title": "eval:image"}},
         "5": {"class_type": "GenAssist_Segment", "inputs": {"segmenter": ["3", 0], "image": ["4", 0], "query": "",
                                                            "instances": "union", "grow_px": 0, "feather_px": 0},

@@ -2,17 +2,15 @@
 the same graphs with a scripted OpenAI-compatible server show the parsed prompt flowing through."""
 
 import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from harness.graphs import load_example, node_of, preview_text, saved_image, scripted_mllm
 from harness.openai_server import ScriptedOpenAIServer
-from harness.workflow import lighten_for_cpu, ui_to_api
+from harness.workflow import lighten_for_cpu
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 PHOTO, MASKED = "genassist_example_photo.png", "genassist_example_masked.png"
 
 
@@ -37,24 +35,6 @@ def models(tiny):
     tiny.sd15(name="instruct-pix2pix-00-22000.safetensors", unet_in_channels=8)
 
 
-def load(name, comfy_server):
-    ui = json.loads((WORKFLOWS / name).read_text())
-    return ui, ui_to_api(ui, comfy_server.object_info())
-
-
-def node_of(graph, class_type):
-    return next(i for i, n in graph.items() if n["class_type"] == class_type)
-
-
-def saved_image(comfy_server, entry, graph):
-    (info,) = entry["outputs"][node_of(graph, "SaveImage")]["images"]
-    return Image.open(io.BytesIO(comfy_server.view(info)))
-
-
-def preview_text(entry, graph):
-    return entry["outputs"][node_of(graph, "PreviewAny")]["text"][0]
-
-
 @pytest.mark.parametrize("name,size", [
     ("llmga_text_to_image.json", (64, 64)),
     ("llmga_similar_image.json", (64, 64)),
@@ -64,7 +44,7 @@ def preview_text(entry, graph):
 ])
 def test_shipped_workflow_runs_with_local_tiny_model(comfy_server, models, tmp_path, name, size):
     write_inputs(tmp_path, comfy_server)
-    ui, graph = load(name, comfy_server)
+    ui, graph = load_example(name, comfy_server)
     loader = graph[node_of(graph, "GenAssist_LoadMLLM")]
     assert loader["inputs"]["model"] == "Qwen2.5-VL-3B-Instruct"
     shipped = lighten_for_cpu(graph)
@@ -82,16 +62,13 @@ def with_server(graph, base_url):
     """The same graph with the local loader swapped for the server node (one sampling step: these tests
     are about what reaches and leaves the MLLM)."""
     lighten_for_cpu(graph, steps=1)
-    loader = node_of(graph, "GenAssist_LoadMLLM")
-    graph[loader] = {"class_type": "GenAssist_MLLMServer",
-                     "inputs": {"base_url": base_url, "model": "scripted", "api_key_env": "", "timeout_s": 30,
-                                "stream": True, "cache_answers": False}}
+    graph[node_of(graph, "GenAssist_LoadMLLM")] = scripted_mllm(base_url)
     return graph
 
 
 def test_inpaint_workflow_prompt_flow_and_mask_polarity(comfy_server, models, tmp_path):
     write_inputs(tmp_path, comfy_server)
-    ui, graph = load("llmga_inpaint.json", comfy_server)
+    ui, graph = load_example("llmga_inpaint.json", comfy_server)
     answer = "<think>fill the hole</think> <gen_image> a sunny meadow under a blue sky </gen_image>"
     with ScriptedOpenAIServer(answer) as server:
         entry = comfy_server.run(with_server(graph, server.base_url), timeout=900, workflow=ui)
@@ -108,7 +85,7 @@ def test_inpaint_workflow_prompt_flow_and_mask_polarity(comfy_server, models, tm
 
 def test_mgie_workflow_instruction_flow(comfy_server, models, tmp_path):
     write_inputs(tmp_path, comfy_server)
-    ui, graph = load("mgie_instruct_edit.json", comfy_server)
+    ui, graph = load_example("mgie_instruct_edit.json", comfy_server)
     reply = "The trees and ground are covered in snow. The sky is pale grey. Children build a snowman."
     with ScriptedOpenAIServer(reply) as server:
         entry = comfy_server.run(with_server(graph, server.base_url), timeout=900, workflow=ui)
@@ -119,7 +96,7 @@ def test_mgie_workflow_instruction_flow(comfy_server, models, tmp_path):
 
 def test_bad_server_answer_fails_the_node_not_the_server(comfy_server, models, tmp_path):
     write_inputs(tmp_path, comfy_server)
-    ui, graph = load("llmga_text_to_image.json", comfy_server)
+    ui, graph = load_example("llmga_text_to_image.json", comfy_server)
     with ScriptedOpenAIServer("I'm sorry, but I can't help with that.") as server:
         entry = comfy_server.run(with_server(graph, server.base_url), timeout=300, expect_error=True)
     error = comfy_server.execution_error(entry)

@@ -1,27 +1,16 @@
 """The shipped restoration workflows run unmodified through the real ComfyUI server (tiny models)."""
 
-import io
-import json
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from harness.workflow import ui_to_api
-
-WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
+from harness.graphs import load_example, pixels, saved_image
 
 
 def _photo(width: int = 64, height: int = 64) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
     rgb = np.stack([80 + 2 * xx, 60 + 2 * yy, 200 - xx - yy], -1)
     return np.clip(rgb + (7 * np.sin(xx / 3.0) * np.cos(yy / 4.0))[..., None], 0, 255).astype(np.uint8)
-
-
-def _saved_image(comfy_server, graph, entry) -> np.ndarray:
-    save_node = next(i for i, node in graph.items() if node["class_type"] == "SaveImage")
-    (info,) = entry["outputs"][save_node]["images"]
-    return np.asarray(Image.open(io.BytesIO(comfy_server.view(info))).convert("RGB")).astype(int)
 
 
 def test_inpaint_then_harmonize_workflow(comfy_server, tiny, tmp_path):
@@ -32,10 +21,9 @@ def test_inpaint_then_harmonize_workflow(comfy_server, tiny, tmp_path):
     Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "inpaint_example.png")
     comfy_server.upload_image(tmp_path / "inpaint_example.png")
 
-    ui = json.loads((WORKFLOWS / "inpaint_harmonize_seams.json").read_text())
-    graph = ui_to_api(ui, comfy_server.object_info())
+    ui, graph = load_example("inpaint_harmonize_seams.json", comfy_server)
     assert any(node["class_type"] == "GenAssist_HarmonizeSeams" for node in graph.values())
-    out = _saved_image(comfy_server, graph, comfy_server.run(graph, timeout=900, workflow=ui))
+    out = pixels(saved_image(comfy_server, comfy_server.run(graph, timeout=900, workflow=ui), graph))
 
     assert out.shape == (64, 64, 3)
     keep = alpha == 255
@@ -46,17 +34,16 @@ def test_inpaint_then_harmonize_workflow(comfy_server, tiny, tmp_path):
 
 def test_outpaint_then_diffrir_restore_workflow(comfy_server, tiny, tmp_path):
     assert tiny.sd15() == "v1-5-pruned-emaonly.safetensors"
-    ui = json.loads((WORKFLOWS / "outpaint_diffrir_restore.json").read_text())
+    ui, graph = load_example("outpaint_diffrir_restore.json", comfy_server)
     loader = next(n for n in ui["nodes"] if n["type"] == "GenAssist_LoadDiffRIR")
     assert tiny.diffrir(scale=1) == loader["widgets_values"][0]
     rgb = _photo()
     Image.fromarray(rgb, "RGB").save(tmp_path / "outpaint_example.png")
     comfy_server.upload_image(tmp_path / "outpaint_example.png")
 
-    graph = ui_to_api(ui, comfy_server.object_info())
     pad = next(node for node in graph.values() if node["class_type"] == "ImagePadForOutpaint")
     assert pad["inputs"]["right"] == 128
-    out = _saved_image(comfy_server, graph, comfy_server.run(graph, timeout=900, workflow=ui))
+    out = pixels(saved_image(comfy_server, comfy_server.run(graph, timeout=900, workflow=ui), graph))
 
     assert out.shape == (64, 64 + 128, 3)
     assert np.abs(out[:, :64] - rgb.astype(int)).max() <= 1

@@ -1,20 +1,17 @@
 """The shipped reasoning-segmentation -> inpaint workflows run through the real ComfyUI server with tiny
 models; a scripted OpenAI-compatible server plays the MLLM, so the resulting mask is checked exactly."""
 
-import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from harness.graphs import grounded_segmenter, load_example, node_of, preview_text, saved_image
 from harness.masks import assert_same_mask
 from harness.openai_server import ScriptedOpenAIServer
-from harness.workflow import ui_to_api
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 PHOTO = "genassist_segment_photo.png"
 WIDTH, HEIGHT = 192, 160  # small: the VAE of the inpainting half dominates CPU time
 PASS_LINE = re.compile(r"GenAssist SAM (\S+): image encoder pass")
@@ -42,25 +39,6 @@ def upload(comfy_server, tmp_path, pixels, name=PHOTO):
     comfy_server.upload_image(tmp_path / name)
 
 
-def load(name, comfy_server):
-    ui = json.loads((WORKFLOWS / name).read_text())
-    return ui, ui_to_api(ui, comfy_server.object_info())
-
-
-def node_of(graph, class_type):
-    return next(i for i, n in graph.items() if n["class_type"] == class_type)
-
-
-def saved(comfy_server, entry, graph, prefix):
-    node = next(i for i, n in graph.items() if n["class_type"] == "SaveImage" and n["inputs"]["filename_prefix"] == prefix)
-    (info,) = entry["outputs"][node]["images"]
-    return Image.open(io.BytesIO(comfy_server.view(info)))
-
-
-def explanation(entry, graph):
-    return entry["outputs"][node_of(graph, "PreviewAny")]["text"][0]
-
-
 def official_mask(models_dir, pixels, box):
     from segment_anything import SamPredictor
 
@@ -79,9 +57,7 @@ def with_server(graph, base_url, grow=0, feather=0):
     graph[node_of(graph, "GenAssist_MLLMServer")]["inputs"]["base_url"] = base_url
     segment = graph[node_of(graph, "GenAssist_Segment")]["inputs"]
     segment["grow_px"], segment["feather_px"] = grow, feather
-    inpaint = next(i for i, n in graph.items() if n["class_type"] == "SaveImage"
-                   and n["inputs"]["filename_prefix"] == "segment_inpaint")
-    del graph[inpaint]
+    del graph[node_of(graph, "SaveImage", filename_prefix="segment_inpaint")]
     return graph
 
 
@@ -93,28 +69,28 @@ def boxes_answer(*boxes):
 def test_grounded_workflow_mask_is_sams_output_for_the_answered_box(comfy_server, models, models_dir, tmp_path):
     pixels = photo_pixels()
     upload(comfy_server, tmp_path, pixels)
-    _, graph = load("segment_grounded_inpaint.json", comfy_server)
+    _, graph = load_example("segment_grounded_inpaint.json", comfy_server)
     box = (180, 390, 440, 780)  # 0-1000, as asked of a server model
     with ScriptedOpenAIServer(boxes_answer(box)) as server:
         entry = comfy_server.run(with_server(graph, server.base_url), timeout=900)
     assert "0 to 1000" in server.requests[0].json["messages"][0]["content"][0]["text"]
     expected = official_mask(models_dir, pixels, (box[0] * WIDTH / 1000, box[1] * HEIGHT / 1000,
                                                   box[2] * WIDTH / 1000, box[3] * HEIGHT / 1000))
-    mask = np.asarray(saved(comfy_server, entry, graph, "segment_mask").convert("L")) > 127
+    mask = np.asarray(saved_image(comfy_server, entry, graph, "segment_mask").convert("L")) > 127
     assert mask.shape == (HEIGHT, WIDTH) and 0 < expected.mean() < 1
     assert_same_mask(mask, expected)
-    assert "an armchair is made for sitting" in explanation(entry, graph)
+    assert "an armchair is made for sitting" in preview_text(entry, graph)
 
 
 def test_shipped_grounded_workflow_runs_unmodified_but_for_the_server(comfy_server, models, tmp_path):
     upload(comfy_server, tmp_path, photo_pixels())
-    ui, graph = load("segment_grounded_inpaint.json", comfy_server)
+    ui, graph = load_example("segment_grounded_inpaint.json", comfy_server)
     with ScriptedOpenAIServer(boxes_answer((180, 390, 440, 780))) as server:
         graph[node_of(graph, "GenAssist_MLLMServer")]["inputs"]["base_url"] = server.base_url
         entry = comfy_server.run(graph, timeout=900, workflow=ui)
-    mask = np.asarray(saved(comfy_server, entry, graph, "segment_mask").convert("L"))
+    mask = np.asarray(saved_image(comfy_server, entry, graph, "segment_mask").convert("L"))
     assert mask.shape == (HEIGHT, WIDTH) and mask.max() > 0
-    assert saved(comfy_server, entry, graph, "segment_inpaint").size == (WIDTH, HEIGHT)
+    assert saved_image(comfy_server, entry, graph, "segment_inpaint").size == (WIDTH, HEIGHT)
 
 
 @pytest.mark.parametrize("replies,says,requests", [
@@ -124,28 +100,19 @@ def test_shipped_grounded_workflow_runs_unmodified_but_for_the_server(comfy_serv
 def test_empty_and_malformed_answers_give_an_empty_mask_and_say_why(comfy_server, models, tmp_path, replies,
                                                                    says, requests):
     upload(comfy_server, tmp_path, photo_pixels())
-    _, graph = load("segment_grounded_inpaint.json", comfy_server)
+    _, graph = load_example("segment_grounded_inpaint.json", comfy_server)
     with ScriptedOpenAIServer(replies) as server:
         entry = comfy_server.run(with_server(graph, server.base_url), timeout=900)
         assert len(server.requests) == requests
-    mask = np.asarray(saved(comfy_server, entry, graph, "segment_mask").convert("L"))
+    mask = np.asarray(saved_image(comfy_server, entry, graph, "segment_mask").convert("L"))
     assert mask.shape == (HEIGHT, WIDTH) and mask.max() == 0
-    assert says in explanation(entry, graph)
+    assert says in preview_text(entry, graph)
 
 
 def test_n_queries_on_one_image_run_the_image_encoder_once(comfy_server, models, tmp_path):
     name = "genassist_segment_queries.png"
     upload(comfy_server, tmp_path, photo_pixels(seed=12345), name)
-    graph = {
-        "1": {"class_type": "GenAssist_MLLMServer", "inputs": {"base_url": "", "model": "scripted", "api_key_env": "",
-                                                              "timeout_s": 30, "stream": False, "cache_answers": False}},
-        "2": {"class_type": "GenAssist_LoadSAM", "inputs": {"model_name": "sam_vit_h_4b8939.pth", "dtype": "auto",
-                                                           "download": False}},
-        "3": {"class_type": "GenAssist_GroundedSegmenter", "inputs": {"mllm": ["1", 0], "sam": ["2", 0],
-                                                                     "box_format": "auto", "max_new_tokens": 256,
-                                                                     "seed": 0}},
-        "4": {"class_type": "LoadImage", "inputs": {"image": name}},
-    }
+    graph = {**grounded_segmenter(""), "4": {"class_type": "LoadImage", "inputs": {"image": name}}}
     for i, query in enumerate(["the thing to sit on", "the ground", "the sky"]):
         graph[f"s{i}"] = {"class_type": "GenAssist_Segment", "inputs": {"segmenter": ["3", 0], "image": ["4", 0],
                                                                          "query": query, "instances": "union",
@@ -163,11 +130,11 @@ def test_n_queries_on_one_image_run_the_image_encoder_once(comfy_server, models,
 def test_shipped_lisa_workflow_runs(comfy_server, models, tmp_path):
     pixels = photo_pixels()
     upload(comfy_server, tmp_path, pixels)
-    ui, graph = load("segment_lisa_inpaint.json", comfy_server)
+    ui, graph = load_example("segment_lisa_inpaint.json", comfy_server)
     assert graph[node_of(graph, "GenAssist_LoadLISA")]["inputs"]["model"] == "LISA-7B-v1"
     entry = comfy_server.run(graph, timeout=900, workflow=ui)
-    mask = np.asarray(saved(comfy_server, entry, graph, "segment_mask").convert("L"))
+    mask = np.asarray(saved_image(comfy_server, entry, graph, "segment_mask").convert("L"))
     assert mask.shape == (HEIGHT, WIDTH) and mask.max() > 0
-    assert saved(comfy_server, entry, graph, "segment_inpaint").size == (WIDTH, HEIGHT)
-    assert explanation(entry, graph) == "[SEG]"
+    assert saved_image(comfy_server, entry, graph, "segment_inpaint").size == (WIDTH, HEIGHT)
+    assert preview_text(entry, graph) == "[SEG]"
 

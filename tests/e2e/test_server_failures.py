@@ -4,6 +4,7 @@ runs the next prompt, and retries happen only where the server did no work (requ
 
 import pytest
 
+from harness.graphs import scripted_mllm
 from harness.openai_server import Failure, ScriptedOpenAIServer, context_overflow
 
 ANSWER = "<gen_image> a red lighthouse on a cliff at dusk, waves below </gen_image>"
@@ -12,9 +13,7 @@ PROMPT = "a red lighthouse on a cliff at dusk, waves below"
 
 def refine_graph(base_url, text, timeout_s=2, stream=True, max_new_tokens=64):
     return {
-        "1": {"class_type": "GenAssist_MLLMServer",
-              "inputs": {"base_url": base_url, "model": "scripted", "api_key_env": "", "timeout_s": timeout_s,
-                         "stream": stream, "cache_answers": False}},
+        "1": scripted_mllm(base_url, stream, timeout_s),
         "2": {"class_type": "GenAssist_RefinePrompt",
               "inputs": {"mllm": ["1", 0], "task": "generate", "text": text, "seed": 0,
                          "max_new_tokens": max_new_tokens, "temperature": 0.2, "style": "paragraph"}},

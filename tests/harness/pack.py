@@ -5,8 +5,7 @@ other relatively. Registering the root as a bare package lets ``import genassist
 and keeps ComfyUI's own top-level ``nodes`` module from being shadowed by the pack's ``nodes/``.
 """
 
-import importlib.machinery
-import importlib.util
+import runpy
 import sys
 
 from .host import PACK_DIR, PACK_NAME
@@ -18,9 +17,11 @@ LIBRARIES = tuple(name for layer in LIBRARY_LAYERS for name in layer)
 
 
 def register_pack() -> None:
-    """Make ``genassist.<package>`` importable; idempotent."""
+    """Make ``genassist.<package>`` importable; idempotent. The evaluation command line registers the pack
+    this way before any of it can be imported, so its own function is used, run from its file by path
+    (``run_name`` keeps its command line from running)."""
     if PACK_NAME in sys.modules:
         return
-    spec = importlib.machinery.ModuleSpec(PACK_NAME, loader=None, is_package=True)
-    spec.submodule_search_locations = [str(PACK_DIR)]
-    sys.modules[PACK_NAME] = importlib.util.module_from_spec(spec)
+    entry_point = runpy.run_path(str(PACK_DIR / "evaluation" / "__main__.py"), run_name="genassist_registration")
+    entry_point["register_pack"](PACK_DIR)
+    assert PACK_NAME in sys.modules, f"evaluation/__main__.py registered no {PACK_NAME!r} package"

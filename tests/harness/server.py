@@ -1,4 +1,5 @@
-"""A real ComfyUI server as a subprocess on a free loopback port, driven through its HTTP API."""
+"""A real ComfyUI server as a subprocess on a free loopback port, driven through its HTTP API with the
+evaluation package's client (the same calls its workflow runner makes)."""
 
 import json
 import logging
@@ -6,13 +7,18 @@ import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
 from pathlib import Path
 
 from . import host
+from .pack import register_pack
+
+register_pack()
+from genassist.evaluation.comfy_client import (  # noqa: E402  (the pack is importable once registered)
+    ComfyClient,
+    GraphFailed,
+    ServerDown,
+    execution_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +47,12 @@ def comfy_device() -> str:
     return value
 
 
-class GraphError(RuntimeError):
-    """The server rejected or failed a graph; .payload has its JSON answer."""
-
-    def __init__(self, message: str, payload):
-        super().__init__(message)
-        self.payload = payload
-
-
 class ComfyServer:
     def __init__(self, workdir: Path, paths_yaml: Path, extra_args=(), env=None):
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.client = ComfyClient(self.url)
         self.output_dir = workdir / "output"
         self.input_dir = workdir / "input"
         for d in (self.output_dir, self.input_dir, workdir / "temp", workdir / "user"):
@@ -78,7 +77,7 @@ class ComfyServer:
             try:
                 self.get_json("/system_stats", timeout=2)
                 return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            except (ServerDown, GraphFailed):  # not listening yet, or not answering yet
                 time.sleep(0.5)
         raise TimeoutError(f"ComfyUI not ready after {timeout}s:\n{self.log_text()[-4000:]}")
 
@@ -98,73 +97,48 @@ class ComfyServer:
 
     # -- HTTP ----------------------------------------------------------------------------------
     def get_json(self, route: str, timeout: float = 30):
-        with urllib.request.urlopen(self.url + route, timeout=timeout) as resp:
-            return json.loads(resp.read())
+        return self.client.get_json(route, timeout)
 
     def post_json(self, route: str, payload, timeout: float = 30):
-        req = urllib.request.Request(self.url + route, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                body = resp.read()
-                return json.loads(body) if body else None
-        except urllib.error.HTTPError as err:
-            body = err.read().decode(errors="replace")
-            try:
-                payload = json.loads(body)
-            except json.JSONDecodeError:
-                payload = body
-            raise GraphError(f"POST {route} -> HTTP {err.code}: {body[:2000]}", payload) from None
+        return self.client.post_json(route, payload, timeout)
 
     def object_info(self, node_id: str | None = None) -> dict:
         return self.get_json("/object_info" + (f"/{node_id}" if node_id else ""))
 
     def upload_image(self, path: Path, name: str | None = None) -> str:
-        """Copy an image into the server's input folder (what /upload/image does) and return its name."""
-        name = name or path.name
-        (self.input_dir / name).write_bytes(Path(path).read_bytes())
-        return name
+        """Upload an image into the server's input folder (overwriting); the name LoadImage takes."""
+        return self.client.upload_image(path, name or Path(path).name)
 
     def view(self, file_info: dict) -> bytes:
-        query = urllib.parse.urlencode({k: file_info[k] for k in ("filename", "subfolder", "type")})
-        with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=30) as resp:
-            return resp.read()
+        return self.client.view(file_info)
 
     # -- graphs --------------------------------------------------------------------------------
     def queue(self, graph: dict, workflow: dict | None = None) -> str:
-        payload = {"prompt": graph, "client_id": uuid.uuid4().hex}
-        if workflow is not None:
-            payload["extra_data"] = {"extra_pnginfo": {"workflow": workflow}}
-        return self.post_json("/prompt", payload)["prompt_id"]
+        return self.client.queue(graph, None if workflow is None else {"extra_pnginfo": {"workflow": workflow}})
 
     def wait(self, prompt_id: str, timeout: float = 600) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            history = self.get_json(f"/history/{prompt_id}")
-            entry = history.get(prompt_id)
-            if entry and entry.get("status", {}).get("completed") is not None and (
-                    entry["status"].get("completed") or entry["status"].get("status_str") == "error"):
-                return entry
+        try:
+            entry = self.client.wait(prompt_id, timeout)
+        except ServerDown:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI died:\n{self.log_text()[-4000:]}")
-            time.sleep(0.25)
-        raise TimeoutError(f"prompt {prompt_id} not done after {timeout}s:\n{self.log_text()[-3000:]}")
+                raise RuntimeError(f"ComfyUI died:\n{self.log_text()[-4000:]}") from None
+            raise
+        if entry is None:
+            raise TimeoutError(f"prompt {prompt_id} not done after {timeout}s:\n{self.log_text()[-3000:]}")
+        return entry
 
     def run(self, graph: dict, timeout: float = 600, workflow: dict | None = None,
             expect_error: bool = False) -> dict:
-        """Queue a graph and wait for it; raises GraphError if it fails (unless expect_error)."""
+        """Queue a graph and wait for it; raises GraphFailed if it fails (unless expect_error)."""
         entry = self.wait(self.queue(graph, workflow), timeout)
-        status = entry.get("status", {})
-        failed = status.get("status_str") == "error"
+        failed = entry["status"].get("status_str") == "error"
         if failed and not expect_error:
-            errors = [m for m in status.get("messages", []) if m[0] == "execution_error"]
-            raise GraphError(f"graph failed: {json.dumps(errors)[:4000]}", errors)
+            raise GraphFailed(f"graph failed: {json.dumps(execution_error(entry['status']))[:4000]}")
         if expect_error and not failed:
             raise AssertionError("graph was expected to fail but succeeded")
         return entry
 
     def execution_error(self, entry: dict) -> dict:
-        for kind, data in entry.get("status", {}).get("messages", []):
-            if kind == "execution_error":
-                return data
-        raise AssertionError("no execution_error in history entry")
+        error = execution_error(entry.get("status", {}))
+        assert error is not None, "no execution_error in history entry"
+        return error

@@ -8,18 +8,10 @@ import re
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 
 GLOBAL = "a quiet harbour town at dusk"
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def server_mllm(comfy_host, server):
-    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "test-model", "")
-    return mllm
 
 
 def user_text(request) -> str:
@@ -50,7 +42,7 @@ def plan(comfy_host, mllm, image, global_caption="", margins=(16, 0, 0, 8), tile
 
 @pytest.fixture(scope="module")
 def inpaint_ckpt(comfy_host, tiny):
-    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
 
 
 def expand(comfy_host, ckpt, image, canvas_plan, mllm=None, steps=2, **kw):
@@ -200,7 +192,7 @@ def test_extra_conditioning_reaches_every_tile_and_live_captions_can_be_off(comf
     with ScriptedOpenAIServer(tile_reply) as server:
         canvas_plan, _ = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "a watercolour of the source")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode").encode(clip, "a watercolour of the source")
     extra = node_helpers.conditioning_set_values(text_cond, {"genassist_test_marker": "extra"})
     real_sample, seen = comfy.sample.sample, []
 
@@ -228,7 +220,7 @@ def test_extra_conditioning_batch_gives_each_image_its_own_entry(comfy_host, inp
 
     canvas_plan = layout_tiles(32, 32, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption=GLOBAL)  # one tile
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "x")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode").encode(clip, "x")
     extra = torch.stack([torch.full(text_cond[0][0].shape[1:], float(i)) for i in range(2)])  # item i holds i
     real_sample, seen = comfy.sample.sample, []
 

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 
 STEPS = [
@@ -13,15 +14,6 @@ STEPS = [
      "prompt": "a tall glass of dark soda with ice"},
     {"instruction": "make the sky orange", "action": "global", "region": "", "prompt": "an orange evening sky"},
 ]
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def server_mllm(comfy_host, server):
-    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False, False)
-    return mllm
 
 
 def picture(height=64, width=96):
@@ -32,7 +24,7 @@ def test_plan_edit_returns_plan_json_and_reasoning(comfy_host):
     answer = "<think>two edits</think>```json\n" + json.dumps({"steps": STEPS}) + "\n```"
     with ScriptedOpenAIServer(answer) as server:
         plan, plan_json, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
-            server_mllm(comfy_host, server), picture(), "soda on the table, orange sky", 7, 6, 512, 0.2)
+            server_mllm(comfy_host, server, stream=False), picture(), "soda on the table, orange sky", 7, 6, 512, 0.2)
         sent = server.requests[0].json
     assert len(plan.steps) == 2 and plan.steps[1].region == "the whole image"
     assert json.loads(plan_json)["steps"][0] == STEPS[0]
@@ -47,7 +39,7 @@ def test_plan_edit_returns_plan_json_and_reasoning(comfy_host):
 def test_plan_edit_unusable_answer_is_a_clear_error_after_one_repair(comfy_host):
     with ScriptedOpenAIServer(["I'm sorry, I can't.", "Still no."]) as server:
         with pytest.raises(RuntimeError, match="no usable edit plan.*Edit Plan From JSON"):
-            node(comfy_host, "GenAssist_PlanEdit").plan(server_mllm(comfy_host, server), picture(), "add a cat",
+            node(comfy_host, "GenAssist_PlanEdit").plan(server_mllm(comfy_host, server, stream=False), picture(), "add a cat",
                                                          0, 6, 512, 0.2)
         assert len(server.requests) == 2
 
@@ -55,7 +47,7 @@ def test_plan_edit_unusable_answer_is_a_clear_error_after_one_repair(comfy_host)
 def test_plan_edit_truncates_to_max_steps(comfy_host):
     with ScriptedOpenAIServer(json.dumps({"steps": STEPS * 4})) as server:
         plan, _, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
-            server_mllm(comfy_host, server), picture(), "many things", 0, 3, 512, 0.2)
+            server_mllm(comfy_host, server, stream=False), picture(), "many things", 0, 3, 512, 0.2)
     assert len(plan.steps) == 3 and "kept the first 3" in reasoning
 
 
@@ -74,7 +66,7 @@ def test_edit_plan_from_json_round_trip_and_errors(comfy_host):
 
 @pytest.fixture(scope="module")
 def inpaint_parts(comfy_host, tiny):
-    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +94,7 @@ def test_apply_edit_plan_outputs_and_skips(comfy_host, inpaint_parts, sam_handle
     ]}))
     replies = [box_answer([500, 500, 800, 900]), json.dumps({"explanation": "no dog here", "objects": []})]
     with ScriptedOpenAIServer(replies) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         image = picture()
         final, step_images, step_masks, log = apply(comfy_host, plan, segmenter, inpaint_parts, image)
@@ -120,7 +112,7 @@ def test_apply_edit_plan_empty_plan_and_batches(comfy_host, inpaint_parts, sam_h
     (empty,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse('{"steps": []}')
     images = torch.cat([picture(), picture() * 0.5])
     with ScriptedOpenAIServer(box_answer([0, 0, 500, 500])) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         final, step_images, step_masks, log = apply(comfy_host, empty, segmenter, inpaint_parts, images)
         assert not server.requests  # nothing to localize
@@ -149,7 +141,7 @@ def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_hand
         return box_answer([100, 100, 900, 900])
 
     with ScriptedOpenAIServer(cancel_while_answering) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         with pytest.raises(mm.InterruptProcessingException):
             apply(comfy_host, plan, segmenter, inpaint_parts, picture())
@@ -268,7 +260,7 @@ def test_a_step_not_found_falls_back_to_its_box_refined_by_sam(comfy_host, inpai
     remove = {"instruction": "remove the cup", "action": "remove", "region": "the cup", "prompt": "an empty table",
               "box": [300, 200, 600, 700]}
     with ScriptedOpenAIServer(json.dumps({"explanation": "no cup", "objects": []})) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         passes = sam_handle.cache.encoder_passes
         image = coffee()

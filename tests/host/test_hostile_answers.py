@@ -4,15 +4,15 @@ nesting limit after the one repair turn (both answers are shown to the model's r
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 
 
 def test_plan_edit_with_a_deeply_nested_answer_names_the_nesting_limit(comfy_host):
-    mapping = comfy_host.NODE_CLASS_MAPPINGS
     with ScriptedOpenAIServer(["[" * 4000, '{"steps": ' * 3000]) as server:
-        (mllm,) = mapping["GenAssist_MLLMServer"]().connect(server.base_url, "scripted", "", 30, False, False)
+        mllm = server_mllm(comfy_host, server, stream=False)
         with pytest.raises(RuntimeError) as caught:  # PlanAnswerError, as ComfyUI loaded it
-            mapping["GenAssist_PlanEdit"]().plan(mllm, torch.rand(1, 24, 32, 3), "add a cat", 0, 4, 256, 0.2)
+            node(comfy_host, "GenAssist_PlanEdit").plan(mllm, torch.rand(1, 24, 32, 3), "add a cat", 0, 4, 256, 0.2)
         assert len(server.requests) == 2
     message = str(caught.value)
     assert type(caught.value).__name__ == "PlanAnswerError"

@@ -6,11 +6,9 @@ import sys
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
+
 FAMILIES = {"gemma3": "gemma3", "internvl": "internvl", "mistral3": "mistral3"}
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
 
 
 def picture(rgb, size=(48, 64)):
@@ -60,8 +58,7 @@ def segment_with_answer(comfy_host, sam_handle, box_format, reply, image):
     from harness.openai_server import ScriptedOpenAIServer
 
     with ScriptedOpenAIServer(reply) as server:
-        (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False,
-                                                                    False)
+        mllm = server_mllm(comfy_host, server, stream=False)
         (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam_handle, box_format, 512, 0)
         mask, explanation, _ = node(comfy_host, "GenAssist_Segment").segment(segmenter, image, "the cat", "union",
                                                                              0, 0)

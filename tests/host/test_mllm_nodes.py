@@ -10,18 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 
 ANSWER = "Sure. <gen_image> a cozy wooden cabin in a snowy pine forest at dusk </gen_image>"
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def server_mllm(comfy_host, server, **kw):
-    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "test-model", "", **kw)
-    return mllm
 
 
 def refine(comfy_host, mllm, task, text="", image=None, mask=None, seed=0, **kw):

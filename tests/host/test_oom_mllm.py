@@ -7,9 +7,7 @@ import logging
 import pytest
 import torch
 
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
+from harness.inprocess import node
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,15 @@ registry: a stand-in for a small card raises torch's real OOM type for work abov
 smaller size succeeds and says so; when everything is too big the error names what to change, and the
 next prompt still runs."""
 
-import importlib
 import json
 import logging
 
 import pytest
 import torch
 
+from harness.inprocess import node, pack_module
+
 OOM_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 8.00 GiB"
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def pack_module(comfy_host, name: str):
-    """A module of the pack as ComfyUI loaded it (the nodes use these, not the ``genassist`` test copy)."""
-    package = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_Restore"].__module__.rsplit(".", 2)[0]
-    return importlib.import_module(f"{package}.{name}")
 
 
 def small_card(limit_pixels: float, calls: list):
@@ -158,7 +149,7 @@ def test_no_smaller_tile_fails_at_once_with_the_error(comfy_host, restorer, diff
 
 @pytest.fixture(scope="module")
 def inpaint_ckpt(comfy_host, tiny):
-    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
 
 
 def _one_tile_plan(comfy_host, side=96):

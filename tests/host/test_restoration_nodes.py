@@ -3,11 +3,9 @@
 import pytest
 import torch
 
+from harness.inprocess import node
+
 NODE_IDS = ("GenAssist_LoadDiffRIR", "GenAssist_Restore", "GenAssist_HarmonizeSeams")
-
-
-def _node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
 
 
 def _images(batch=1, height=64, width=96, seed=0):
@@ -22,7 +20,7 @@ def _images(batch=1, height=64, width=96, seed=0):
 @pytest.fixture(scope="module")
 def restorer_x1(comfy_host, tiny):
     name = tiny.diffrir(scale=1)
-    (restorer,) = _node(comfy_host, "GenAssist_LoadDiffRIR").load(name, "auto")
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(name, "auto")
     return restorer
 
 
@@ -46,13 +44,13 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
     import comfy.model_management as mm
 
     image, reference, mask = _images(batch=2)
-    node = _node(comfy_host, "GenAssist_Restore")
-    (out,) = node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    restore_node = node(comfy_host, "GenAssist_Restore")
+    (out,) = restore_node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
     assert out.shape == reference.shape and out.device.type == "cpu"
     keep = (mask == 0)[..., None].expand_as(reference)
     assert torch.equal(out[keep], reference[keep])
     assert any(loaded.model is restorer_x1.patcher for loaded in mm.current_loaded_models)
-    (again,) = node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    (again,) = restore_node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
     assert torch.equal(out, again)
 
 
@@ -94,7 +92,7 @@ def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monk
     passes = []
     hook = restorer_x1.model.G.register_forward_pre_hook(lambda module, args: passes.append(args[1].clone()))
     try:
-        (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=4)
+        (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=4)
     finally:
         hook.remove()
     assert out.shape == reference.shape and len(passes) > 1  # 0.8 x 160^2 px per pass: tiles of 128 px
@@ -102,11 +100,11 @@ def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monk
 
 
 def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
-    (restorer,) = _node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
     assert restorer.model.scale == 2
     _, reference, mask = _images()
     low = torch.rand(1, 32, 48, 3)
-    (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer, low, reference, mask[0], seed=0,
+    (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer, low, reference, mask[0], seed=0,
                                                            tile_size=0, tile_overlap=0)
     assert out.shape == (1, 64, 96, 3)
     assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])
@@ -114,16 +112,16 @@ def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
 
 def test_missing_weights_error_says_where_to_put_them(comfy_host):
     with pytest.raises(FileNotFoundError, match="models/diffrir"):
-        _node(comfy_host, "GenAssist_LoadDiffRIR").load("nope.pth", "auto")
+        node(comfy_host, "GenAssist_LoadDiffRIR").load("nope.pth", "auto")
 
 
 def test_restore_rejects_mismatched_batches_and_bad_tiles(comfy_host, restorer_x1):
     image, reference, mask = _images(batch=2)
-    node = _node(comfy_host, "GenAssist_Restore")
+    restore_node = node(comfy_host, "GenAssist_Restore")
     with pytest.raises(ValueError, match="batch sizes"):
-        node.restore(restorer_x1, image, torch.cat([reference, reference[:1]]), mask, 0, 0, 0)
+        restore_node.restore(restorer_x1, image, torch.cat([reference, reference[:1]]), mask, 0, 0, 0)
     with pytest.raises(ValueError, match="tile_size"):
-        node.restore(restorer_x1, image, reference, mask, 0, 64, 64)
+        restore_node.restore(restorer_x1, image, reference, mask, 0, 64, 64)
 
 
 def test_restore_honours_interrupt(comfy_host, restorer_x1):
@@ -133,7 +131,7 @@ def test_restore_honours_interrupt(comfy_host, restorer_x1):
     mm.interrupt_current_processing(True)
     try:
         with pytest.raises(mm.InterruptProcessingException):
-            _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, 0, 64, 32)
+            node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, 0, 64, 32)
     finally:
         mm.interrupt_current_processing(False)
 
@@ -141,7 +139,7 @@ def test_restore_honours_interrupt(comfy_host, restorer_x1):
 def test_harmonize_node_batches_and_resizes(comfy_host):
     _, reference, mask = _images(batch=2)
     image = (reference * 1.07 + 0.04).clamp(0, 1)[:, ::2, ::2]  # generated at half size
-    (out,) = _node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(image, reference[:1], mask[:1])
+    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(image, reference[:1], mask[:1])
     assert out.shape == (2, 64, 96, 3)
     keep = (mask[0] == 0)
     assert torch.equal(out[0][keep], reference[0][keep]) and torch.equal(out[1][keep], reference[0][keep])
@@ -151,6 +149,6 @@ def test_harmonize_accepts_rgba_and_grayscale(comfy_host):
     _, reference, mask = _images()
     rgba = torch.cat([reference, torch.ones(1, 64, 96, 1)], -1)
     gray = reference.mean(-1, keepdim=True)
-    (out,) = _node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(gray, rgba, mask, seam_width=8)
+    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(gray, rgba, mask, seam_width=8)
     assert out.shape == (1, 64, 96, 3)
     assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])

@@ -13,17 +13,10 @@ import torch
 import transformers  # noqa: E402  (a hard dependency: never skipped for being absent)
 from PIL import Image
 
+from harness.inprocess import image_tensor, node
+
 if not hasattr(transformers, "Sam3Model"):
     pytest.skip(f"SAM 3 needs transformers >= 5.0 (this is {transformers.__version__})", allow_module_level=True)
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def image_tensor(height=96, width=160, seed=0):
-    pixels = (np.random.RandomState(seed).rand(height, width, 3) * 255).astype(np.uint8)
-    return torch.from_numpy(pixels).float().div(255).unsqueeze(0), Image.fromarray(pixels)
 
 
 def pil_pixels(image):
@@ -50,12 +43,12 @@ def test_node_lists_the_folder_and_the_official_name(comfy_host, name):
 def test_union_and_instances_at_the_images_size(comfy_host, name):
     segmenter = load(comfy_host, name, threshold=0.0)
     assert segmenter.kind == "sam3" and segmenter.segment_box(None, (0, 0, 1, 1)) is None
-    image, pil = image_tensor()
+    image, pixels = image_tensor()
     segment = node(comfy_host, "GenAssist_Segment")
     query = "segment the vase that stands on the table"
     instances, explanation, previews = segment.segment(segmenter, image, query, "one mask per instance", 0, 0)
     union, _, _ = segment.segment(segmenter, image, query, "union", 0, 0)
-    direct = segmenter.runner.segment(pil, "vase", 0.0)
+    direct = segmenter.runner.segment(Image.fromarray(pixels), "vase", 0.0)
     assert instances.shape == (10, 96, 160) and previews.shape == (10, 96, 160, 3)  # all 10 queries at 0.0
     assert torch.equal(instances, direct.masks)
     assert union.shape == (1, 96, 160) and torch.equal(union[0], direct.masks.amax(0))
@@ -66,8 +59,8 @@ def test_union_and_instances_at_the_images_size(comfy_host, name):
 
 
 def test_threshold_input_is_respected(comfy_host, name):
-    image, pil = image_tensor(seed=1)
-    scores = load(comfy_host, name, threshold=0.0).runner.segment(pil, "chair", 0.0).scores
+    image, pixels = image_tensor(seed=1)
+    scores = load(comfy_host, name, threshold=0.0).runner.segment(Image.fromarray(pixels), "chair", 0.0).scores
     cut = float(scores[2] + scores[3]) / 2
     masks, explanation, _ = node(comfy_host, "GenAssist_Segment").segment(
         load(comfy_host, name, threshold=cut), image, "chair", "one mask per instance", 0, 0)
@@ -120,15 +113,15 @@ def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, 
     segmenter = load(comfy_host, name, threshold=0.0)
     apply_node = node(comfy_host, "GenAssist_ApplyEditPlan")
     localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None, use_box=True)
-    image, pil = image_tensor(seed=5)
+    image, pixels = image_tensor(seed=5)
     mask, note = localize(image, SimpleNamespace(region="the vase", instruction="", box=[100, 250, 500, 750]))  # 0-1000
-    direct = segmenter.runner.segment(pil, "vase", 0.0, box=(16.0, 24.0, 80.0, 72.0))  # in pixels
+    direct = segmenter.runner.segment(Image.fromarray(pixels), "vase", 0.0, box=(16.0, 24.0, 80.0, 72.0))  # in pixels
     assert torch.equal(mask, direct.masks.amax(0)) and "with the box prompt (16, 24, 80, 72)" in note
     _, plain = localize(image, SimpleNamespace(region="the vase", instruction="", box=None))
     assert "box prompt" not in plain
     (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
         {"instruction": "make the vase red", "action": "replace", "region": "the vase", "prompt": "a red vase"}]}))
-    model, clip, vae = comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+    model, clip, vae = node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
     small = image[:, :64, :96]
     final, steps, masks, log = apply_node.apply(
         small, plan, segmenter, model, clip, vae, seed=3, steps=2, cfg=4.0, sampler_name="euler",

@@ -7,17 +7,9 @@ import pytest
 import torch
 
 from genassist.mllm.backend import GenerationSettings
+from harness.inprocess import image_tensor, node, server_mllm
 from harness.masks import assert_same_mask
 from harness.openai_server import ScriptedOpenAIServer
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
-def image_tensor(height=96, width=160, seed=0):
-    pixels = (np.random.RandomState(seed).rand(height, width, 3) * 255).astype(np.uint8)
-    return torch.from_numpy(pixels).float().div(255).unsqueeze(0), pixels
 
 
 def official_box_mask(models_dir, name, pixels, box):
@@ -40,7 +32,7 @@ def sam(comfy_host, tiny):
 
 
 def grounded(comfy_host, sam_handle, server, box_format="auto"):
-    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False, False)
+    mllm = server_mllm(comfy_host, server, stream=False)
     (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam_handle, box_format, 512, 0)
     return segmenter
 

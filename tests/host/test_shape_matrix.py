@@ -7,15 +7,12 @@ import json
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 from harness.shapes import SIDE, images, masks, outcome
 
 PLAN = json.dumps({"steps": [{"instruction": "add a cat", "action": "add", "region": "the sofa",
                               "prompt": "a grey cat sleeping on the sofa"}]})
-
-
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +21,7 @@ def mllm(comfy_host):
         return PLAN if "Plan how to edit" in json.dumps(request) else "A red fox in the snow."
 
     with ScriptedOpenAIServer(reply) as server:
-        (handle,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False)
+        handle = server_mllm(comfy_host, server, stream=False)
         yield handle
 
 

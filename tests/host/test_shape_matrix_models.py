@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from harness.inprocess import node, server_mllm
 from harness.openai_server import ScriptedOpenAIServer
 from harness.shapes import images, masks, outcome
 
@@ -19,22 +20,18 @@ MASKS = masks()
 FEW_MASKS = ("same size", "other size 7x5", "empty", "batch 2", "NaN/inf", "bad 1x2x3x4")
 
 
-def node(comfy_host, node_id):
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
-
-
 @pytest.fixture(scope="module")
 def grounded(comfy_host, tiny):
     (sam,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
     with ScriptedOpenAIServer(BOX) as server:
-        (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", 30, False, False)
+        mllm = server_mllm(comfy_host, server, stream=False)
         (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam, "0-1000", 256, 0)
         yield segmenter
 
 
 @pytest.fixture(scope="module")
 def inpaint_parts(comfy_host, tiny):
-    return comfy_host.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
 
 
 def _batch(image) -> int:
@@ -124,7 +121,7 @@ def test_expand_canvas_conditioning_matrix(comfy_host, tally, inpaint_parts):
     from genassist.canvas.layout import layout_tiles
 
     model, clip, vae = inpaint_parts
-    (text,) = comfy_host.NODE_CLASS_MAPPINGS["CLIPTextEncode"]().encode(clip, "a table")
+    (text,) = node(comfy_host, "CLIPTextEncode").encode(clip, "a table")
     width = text[0][0].shape[-1]
     expand = node(comfy_host, "GenAssist_ExpandCanvas").expand
     plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
