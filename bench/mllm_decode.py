@@ -205,8 +205,11 @@ def main():
             "prefill_s": round(one, 3), "first_call_s": warmup[name],
             "fraction_of_roofline": round(decode / roofline, 3) if roofline and decode else None,
             "same_tokens_as_plain_greedy": produced[name] == produced["plain_generate"], "path_ran": ran[name]}
-    if "genassist_graphs" in paths:
-        result["paths"]["genassist_graphs"]["bare_step_ms"] = bare_step_ms(model, device)
+    graphs = result["paths"].get("genassist_graphs")
+    if graphs:
+        graphs["bare_step_ms"] = step = bare_step_ms(model, device)
+        if step and graphs["decode_tok_s"]:  # what generate's loop, our hooks and the buffer copies add per token
+            graphs["loop_overhead_ms_per_token"] = round(1e3 / graphs["decode_tok_s"] - step, 3)
     base = result["paths"]["plain_generate"]
     for entry in result["paths"].values():
         both = entry["decode_tok_s"] and base["decode_tok_s"]

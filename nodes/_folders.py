@@ -4,6 +4,8 @@ import os
 
 import folder_paths
 
+from ..mllm.model_store import folders_where
+
 _WEIGHT_FILES = {".safetensors", ".pth", ".pt", ".bin"}
 
 # folder name -> file extensions listed by get_filename_list (empty: every file).
@@ -27,13 +29,10 @@ def register_model_folders() -> None:
         folder_paths.folder_names_and_paths[name] = (paths, set(extensions))
 
 
-def list_model_dirs(folder: str) -> list[str]:
-    """Sub-directories (one model each) of every path registered for ``folder``, sorted, unique."""
-    found = set()
-    for base in folder_paths.get_folder_paths(folder):
-        if os.path.isdir(base):
-            found.update(e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith("."))
-    return sorted(found)
+def list_model_dirs(folder: str, accept=lambda path: True) -> list[str]:
+    """Sub-directories (one model each) of every path registered for ``folder`` that ``accept(path)`` takes,
+    sorted, unique; hidden ones (downloads in progress) are skipped."""
+    return folders_where(folder_paths.get_folder_paths(folder), accept)
 
 
 def find_model_dir(folder: str, name: str) -> str | None:

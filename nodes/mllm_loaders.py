@@ -1,7 +1,6 @@
 """Nodes that produce a GENASSIST_MLLM: a local model folder, or an OpenAI-compatible server."""
 
 import logging
-import os
 
 import comfy.model_management as mm
 import folder_paths
@@ -24,8 +23,7 @@ _CACHE_TIP = ("Keep answers on disk (ComfyUI user folder), keyed by model, promp
 
 def _model_choices() -> list[str]:
     """MLLM folders and the download list; vision towers and LISA checkpoints have their own loaders."""
-    local = {name for name in list_model_dirs("LLM")
-             if not any(is_lisa_folder(os.path.join(base, name)) for base in folder_paths.get_folder_paths("LLM"))}
+    local = set(list_model_dirs("LLM", lambda path: not is_lisa_folder(path)))
     return sorted((local | set(CURATED)) - VISION_TOWERS - set(LISA_VISION_TOWERS))
 
 

@@ -57,7 +57,7 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
 @pytest.mark.parametrize("tile_size", [0, 64])
 def test_restore_loads_the_restorer_once_per_run(comfy_host, restorer_x1, model_loads, tile_size):
     image, reference, mask = _images(batch=2)
-    (out,) = _node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=5,
+    (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=5,
                                                            tile_size=tile_size, tile_overlap=32)
     assert out.shape == reference.shape
     assert model_loads == [[restorer_x1.patcher]]
