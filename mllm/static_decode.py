@@ -100,6 +100,7 @@ def path_kwargs(model, plan: DecodePlan, device: torch.device):
         yield kwargs
         return
     step = held.step
+    step.new_call()
     model.get_compiled_call = lambda compile_config=None: step
     try:
         yield kwargs

@@ -5,9 +5,11 @@ transformers' generate calls ``model.get_compiled_call(config)`` for the forward
 the KV cache is static; ``StepGraphs`` stands in for that call. The first step with a new input signature
 (tensor shapes and dtypes, the other arguments' values, the cache object) runs the model once eagerly, then
 records the same call into a CUDA graph on private input buffers; later steps copy their tensors into
-those buffers and replay it. A step that reads a tensor's value on the host, which a recording cannot
-hold, is refused after the warm-up (NotRecordable). A decode step only writes its token's keys and values at its cache position, so the
-warm-up run, the recording and the replay leave the cache exactly as one eager step would.
+those buffers and replay it. The warm-up is watched (step_watch.py): a step that reads a tensor's value
+on the host, which a recording cannot hold, is refused (NotRecordable); model state it reads that the
+model may replace between calls (a tensor attribute) is copied into the recorded memory before each
+replay. The recording itself executes nothing, so every step updates the cache exactly once, as an eager
+step would (linear-attention states, which advance on every update, included).
 
 On a CPU the "recording" is the eager call itself, replayed eagerly on the same buffers: it exercises
 everything but the capture (tests; GENASSIST_DECODE=graphs), at eager speed.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils import _pytree as pytree
 
-from .host_reads import HostReads
+from .step_watch import StepWatch, module_attributes, tensors_in
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class _Recording:
     spec: object  # pytree spec of the keyword arguments
     output: object  # the model output whose tensors the graph writes
     graph: object = None  # torch.cuda.CUDAGraph, None on a CPU
+    followed: tuple = ()  # (module, attribute, tensor read by the graph): model state the step reads
+    held: tuple = ()  # the tensors of the argument objects (the KV cache) the graph reads and writes
 
 
 def _is_leaf(value) -> bool:
@@ -62,6 +66,10 @@ def _signature(flat: list) -> tuple:
     return tuple(key)
 
 
+def _held_tensors(flat: list) -> tuple:
+    return tuple(t for value in flat if not isinstance(value, torch.Tensor) for t in tensors_in(value))
+
+
 def _fresh(output):
     """The output with its tensors copied out of the graph's buffers: generate may keep them across steps."""
     fields = {name: value.clone() if isinstance(value, torch.Tensor) else
@@ -79,16 +87,24 @@ class StepGraphs:
         self.recordings: dict[tuple, _Recording] = {}
         self.pool = None  # one CUDA memory pool for all of this model's graphs
         self.replays = 0
+        self.check_cache = False  # set at each generate call: see new_call
+
+    def new_call(self) -> None:
+        """A generate call starts: its first step checks that the cache still holds the recorded tensors."""
+        self.check_cache = True
 
     def __call__(self, **kwargs):
         flat, spec = pytree.tree_flatten(kwargs, is_leaf=_is_leaf)
+        if self.check_cache:
+            self.check_cache = False
+            self._forget_stale(flat)
         key = _signature(flat)
         recording = self.recordings.get(key)
         if recording is None:
             if len(self.recordings) >= MAX_SIGNATURES:
                 raise SignatureChurn(f"the decode step's inputs changed shape {MAX_SIGNATURES} times")
-            recording = self.recordings[key] = self._record(flat, spec)
-            return _fresh(recording.output)
+            self.recordings[key], first = self._record(flat, spec)
+            return _fresh(first)
         for buffer, value in zip(recording.inputs, flat):
             if isinstance(buffer, torch.Tensor) and buffer is not value:
                 buffer.copy_(value)
@@ -96,41 +112,69 @@ class StepGraphs:
         self.replays += 1
         return _fresh(recording.output)
 
+    def _forget_stale(self, flat: list) -> None:
+        """Drop the recordings if the cache (re)allocated a tensor since they were made: they would write
+        into memory it no longer reads."""
+        now = tuple(id(t) for t in _held_tensors(flat))
+        if any(tuple(id(t) for t in r.held) != now for r in self.recordings.values()):
+            log.info("GenAssist: the KV cache was reallocated; recording the decode step again")
+            self.recordings.clear()
+
     def _call(self, inputs: list, spec):
         return self.model()(**pytree.tree_unflatten(inputs, spec))
 
-    def _record(self, flat: list, spec) -> _Recording:
+    def _record(self, flat: list, spec) -> tuple[_Recording, object]:
+        """(the recording, the warm-up's output: this step's result). The step runs once: a recording
+        executes nothing, so linear-attention and sliding-window caches, which a second run would advance
+        again, see exactly one update."""
         inputs = [value.clone() if isinstance(value, torch.Tensor) else value for value in flat]
         device = next((v.device for v in inputs if isinstance(v, torch.Tensor)), torch.device("cpu"))
         cuda = device.type == "cuda"
         # the warm-up run, on a side stream as CUDA graph recording requires (lazy initialisations, cuBLAS
-        # handles), watched for host reads, which would break the recording (some model code of older
-        # transformers versions checks tensor values in every step)
+        # handles), watched for what a recording cannot hold
         side = torch.cuda.Stream(device) if cuda else None
         if cuda:
             side.wait_stream(torch.cuda.current_stream(device))
-        reads = HostReads()
-        with torch.cuda.stream(side) if cuda else contextlib.nullcontext(), reads:
+        watch = StepWatch()
+        with torch.cuda.stream(side) if cuda else contextlib.nullcontext(), watch:
             output = self._call(inputs, spec)
         if cuda:
             torch.cuda.current_stream(device).wait_stream(side)
-        if reads.seen:
-            name, where = reads.seen[0]
-            raise NotRecordable(f"the decode step reads a tensor on the host ({name} at {where}), which a CUDA "
-                                "graph cannot record")
+        followed = self._check(watch, inputs)
         if not cuda:
-            return _Recording(inputs, spec, output)
+            return _Recording(inputs, spec, output, followed=followed, held=_held_tensors(inputs)), output
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
         # thread_local: CUDA calls of ComfyUI's other threads (previews, the UI) do not break the recording
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
-            output = self._call(inputs, spec)
-        recording = _Recording(inputs, spec, output, graph)
-        self._replay(recording)  # recording runs nothing: replay once for this step's output
-        return recording
+            recorded = self._call(inputs, spec)
+        return _Recording(inputs, spec, recorded, graph, followed, _held_tensors(inputs)), output
+
+    def _check(self, watch: StepWatch, inputs: list) -> tuple:
+        """Refuse a step a graph cannot hold; returns the model state it reads, to follow on every replay."""
+        if watch.host_reads:  # some model code of older transformers checks tensor values in every step
+            name, where = watch.host_reads[0]
+            raise NotRecordable(f"the decode step reads a tensor on the host ({name} at {where}), which a CUDA "
+                                "graph cannot record")
+        model = self.model()
+        known = [*(v for v in inputs if isinstance(v, torch.Tensor)), *_held_tensors(inputs)]
+        outside = watch.read_from_outside([*known, *model.parameters(), *model.buffers()])
+        try:
+            return tuple(module_attributes(model, outside))
+        except LookupError as error:
+            raise NotRecordable(f"the decode step reads {error} held outside its arguments, the model and the KV "
+                                "cache; a CUDA graph would go on reading it after it changed") from None
 
     def _replay(self, recording: _Recording) -> None:
+        for module, name, recorded in recording.followed:  # e.g. rope deltas the prefill of this call replaced
+            current = getattr(module, name, None)
+            if current is recorded:
+                continue
+            if not isinstance(current, torch.Tensor) or (current.shape, current.dtype, current.device) != (
+                    recorded.shape, recorded.dtype, recorded.device):
+                raise NotRecordable(f"{type(module).__name__}.{name}, read by the recorded step, changed shape")
+            recorded.copy_(current)
         if recording.graph is None:
             recording.output = self._call(recording.inputs, recording.spec)
         else:

@@ -15,8 +15,8 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from genassist.mllm import decode_plan, static_decode
 from genassist.mllm.backend import GenerationSettings
 from genassist.mllm.decoding import DecodeHooks, run_generate
-from genassist.mllm.host_reads import HostReads
 from genassist.mllm.step_graphs import MAX_SIGNATURES, NotRecordable, SignatureChurn, StepGraphs
+from genassist.mllm.step_watch import StepWatch
 from harness.decode_cases import BACKENDS, GREEDY, TOKENS, backend_case, hf_inputs, our_ids, plain_ids
 from harness.recording import as_if_recording
 
@@ -73,14 +73,84 @@ def test_a_step_reading_a_tensor_on_the_host_is_not_recorded():
         StepGraphs(model)(input_ids=torch.tensor([[3]]))
 
 
-def test_host_reads_are_seen():
-    reads = HostReads()
-    with reads:
-        t = torch.tensor([1, 0, 2])
+OUTSIDE = torch.tensor([5.0])  # a tensor the model holds nowhere
+
+
+def test_host_reads_and_outside_tensors_are_seen():
+    t, weight = torch.tensor([1, 0, 2]), torch.ones(3)
+    watch = StepWatch()
+    with watch:
         bool(t[0])
         torch.nonzero(t)
         t.repeat_interleave(2)  # integer repeats: no host read
-    assert [name for name, _ in reads.seen] == ["_local_scalar_dense", "nonzero"]
+        (t * weight + torch.tensor(2.0) + OUTSIDE).sum()  # torch.tensor(...) inside: made there
+    assert [name for name, _ in watch.host_reads] == ["_local_scalar_dense", "nonzero"]
+    assert [x is OUTSIDE for x in watch.read_from_outside([t, weight])] == [True]
+
+
+class StatefulModel(torch.nn.Module):
+    """Reads a tensor it keeps as a plain attribute and replaces between calls (as stored rope deltas are)."""
+
+    def __init__(self):
+        super().__init__()
+        self.delta = torch.tensor([1.0])
+
+    def forward(self, input_ids, **kwargs):
+        return CausalLMOutputWithPast(logits=(input_ids.float() + self.delta).view(1, 1, 1))
+
+
+def test_model_state_the_step_reads_is_followed_into_the_recorded_memory():
+    model = StatefulModel()
+    step = StepGraphs(model)
+    assert step(input_ids=torch.tensor([[1]])).logits.item() == 2.0
+    (recording,) = step.recordings.values()
+    followed = recording.followed[0]
+    assert followed[:2] == (model, "delta")
+    model.delta = torch.tensor([5.0])  # a new prefill stored new deltas
+    assert step(input_ids=torch.tensor([[1]])).logits.item() == 6.0
+    assert followed[2].item() == 5.0, "the memory the graph reads was not updated"
+    model.delta = torch.tensor([5.0, 6.0])
+    with pytest.raises(NotRecordable, match="StatefulModel.delta, read by the recorded step, changed shape"):
+        step(input_ids=torch.tensor([[1]]))
+
+
+class OutsideModel(torch.nn.Module):
+    def forward(self, input_ids, **kwargs):
+        return CausalLMOutputWithPast(logits=(input_ids.float() + OUTSIDE).view(1, 1, 1))
+
+
+def test_a_step_reading_a_tensor_held_outside_the_model_is_not_recorded():
+    model = OutsideModel()
+    with pytest.raises(NotRecordable, match=r"reads a \(1,\) torch.float32 tensor held outside its arguments"):
+        StepGraphs(model)(input_ids=torch.tensor([[1]]))
+
+
+class CacheLike:
+    def __init__(self):
+        self.layers = [{"keys": torch.zeros(3)}]
+
+
+class CacheModel(torch.nn.Module):
+    def forward(self, input_ids, cache, **kwargs):
+        keys = cache.layers[0]["keys"]
+        keys.add_(1.0)  # the step writes into the cache's own tensor
+        return CausalLMOutputWithPast(logits=(keys.sum() + input_ids).view(1, 1, 1))
+
+
+def test_a_cache_that_reallocated_its_tensors_is_recorded_again(caplog):
+    model, cache = CacheModel(), CacheLike()
+    step = StepGraphs(model)
+    assert step(input_ids=torch.tensor([[0]]), cache=cache).logits.item() == 3.0
+    assert step(input_ids=torch.tensor([[0]]), cache=cache).logits.item() == 6.0  # written once per step
+    (old,) = step.recordings.values()
+    assert old.held[0] is cache.layers[0]["keys"]
+    cache.layers[0]["keys"] = torch.zeros(3)
+    step.new_call()
+    with caplog.at_level(logging.INFO):
+        assert step(input_ids=torch.tensor([[0]]), cache=cache).logits.item() == 3.0
+    (new,) = step.recordings.values()
+    assert new is not old and new.held[0] is cache.layers[0]["keys"]
+    assert "recording the decode step again" in caplog.text
 
 
 def test_seeded_sampling_and_no_repeat_ngram_are_unchanged(qwen):
