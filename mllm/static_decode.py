@@ -59,6 +59,14 @@ def held_buffers(model, plan: DecodePlan, device: torch.device) -> tuple[_Held, 
     return held, True
 
 
+def release_decode_buffers(module) -> int:
+    """Free the KV caches and recorded graphs held for module and its submodules (when ComfyUI offloads it:
+    their GPU memory goes with the weights, and a recording must not outlive the weights' addresses).
+    Returns how many were released."""
+    released = [_HELD.pop(m) for m in module.modules() if m in _HELD]
+    return len(released)
+
+
 def compile_config(device: torch.device):
     """transformers' CompileConfig for decode_plan.compile_backend (reduce-overhead: CUDA graphs, for inductor
     on CUDA)."""

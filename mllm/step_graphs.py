@@ -46,6 +46,7 @@ class _Recording:
     graph: object = None  # torch.cuda.CUDAGraph, None on a CPU
     followed: tuple = ()  # (module, attribute, tensor read by the graph): model state the step reads
     held: tuple = ()  # the tensors of the argument objects (the KV cache) the graph reads and writes
+    weights: tuple = ()  # where the model's parameters and buffers lived when recorded
 
 
 def _is_leaf(value) -> bool:
@@ -64,6 +65,10 @@ def _signature(flat: list) -> tuple:
         else:  # the cache: the graph writes into its tensors, so it is part of the recording
             key.append(("o", id(value)))
     return tuple(key)
+
+
+def _weight_addresses(model) -> tuple:
+    return tuple(t.data_ptr() for t in (*model.parameters(), *model.buffers()))
 
 
 def _held_tensors(flat: list) -> tuple:
@@ -90,7 +95,8 @@ class StepGraphs:
         self.check_cache = False  # set at each generate call: see new_call
 
     def new_call(self) -> None:
-        """A generate call starts: its first step checks that the cache still holds the recorded tensors."""
+        """A generate call starts: its first step checks that the cache still holds the recorded tensors and
+        the weights are where they were (ComfyUI may have offloaded and reloaded them meanwhile)."""
         self.check_cache = True
 
     def __call__(self, **kwargs):
@@ -113,12 +119,14 @@ class StepGraphs:
         return _fresh(recording.output)
 
     def _forget_stale(self, flat: list) -> None:
-        """Drop the recordings if the cache (re)allocated a tensor since they were made: they would write
-        into memory it no longer reads."""
-        now = tuple(id(t) for t in _held_tensors(flat))
-        if any(tuple(id(t) for t in r.held) != now for r in self.recordings.values()):
-            log.info("GenAssist: the KV cache was reallocated; recording the decode step again")
-            self.recordings.clear()
+        """Drop the recordings if the cache (re)allocated a tensor or a weight moved since they were made:
+        they would read and write memory the model no longer uses."""
+        held, weights = tuple(id(t) for t in _held_tensors(flat)), _weight_addresses(self.model())
+        for recording in self.recordings.values():
+            if tuple(id(t) for t in recording.held) != held or recording.weights != weights:
+                log.info("GenAssist: the KV cache or the weights moved; recording the decode step again")
+                self.recordings.clear()
+                return
 
     def _call(self, inputs: list, spec):
         return self.model()(**pytree.tree_unflatten(inputs, spec))
@@ -142,14 +150,16 @@ class StepGraphs:
             torch.cuda.current_stream(device).wait_stream(side)
         followed = self._check(watch, inputs)
         if not cuda:
-            return _Recording(inputs, spec, output, followed=followed, held=_held_tensors(inputs)), output
+            return _Recording(inputs, spec, output, followed=followed, held=_held_tensors(inputs),
+                              weights=_weight_addresses(self.model())), output
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
         # thread_local: CUDA calls of ComfyUI's other threads (previews, the UI) do not break the recording
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
             recorded = self._call(inputs, spec)
-        return _Recording(inputs, spec, recorded, graph, followed, _held_tensors(inputs)), output
+        return _Recording(inputs, spec, recorded, graph, followed, _held_tensors(inputs),
+                          _weight_addresses(self.model())), output
 
     def _check(self, watch: StepWatch, inputs: list) -> tuple:
         """Refuse a step a graph cannot hold; returns the model state it reads, to follow on every replay."""

@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 
-from harness.inprocess import node
+from harness.inprocess import node, pack_module
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +16,9 @@ def mllm(comfy_host, tiny):
     return loaded
 
 
-def refine(comfy_host, mllm):
+def refine(comfy_host, mllm, seed=7):
     image = torch.full((1, 48, 64, 3), 0.5)
-    return node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, "similar_image", "", 7, 12, 0.7, image=image)
+    return node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, "similar_image", "", seed, 12, 0.7, image=image)
 
 
 def test_offloaded_mllm_comes_back_from_ram_and_the_log_says_when_it_moved(comfy_host, mllm, monkeypatch,
@@ -75,3 +75,25 @@ def test_out_of_memory_while_generating_names_what_to_change_and_the_next_prompt
     monkeypatch.setattr(mllm.backend, "generate", real)
     prompts, _, _ = refine(comfy_host, mllm)
     assert len(prompts) == 1
+
+
+def test_offloading_releases_the_decoding_cache_and_recordings(comfy_host, mllm, caplog):
+    """The graphs path's KV cache and recorded steps leave the GPU with the weights, and the next answer
+    records again (a recording must never outlive the weights' addresses)."""
+    import comfy.model_management as mm
+
+    static_decode = pack_module(comfy_host, "mllm.static_decode")  # the copy the nodes use
+    module = mllm.patcher.model.inner
+    mllm.backend.decode_mode = "graphs"
+    try:
+        refine(comfy_host, mllm, seed=101)  # seeds no other test asks with: not answered from the answer cache
+        assert static_decode._HELD[mllm.backend.model].step.recordings
+        with caplog.at_level(logging.INFO, logger="GenAssist"):
+            mm.unload_all_models()
+        assert mllm.backend.model not in static_decode._HELD
+        assert "GenAssist: Qwen2.5-VL-3B-Instruct's decoding KV cache released" in caplog.text
+        refine(comfy_host, mllm, seed=102)
+        assert static_decode._HELD[mllm.backend.model].step.recordings
+    finally:
+        mllm.backend.decode_mode = "auto"
+        static_decode.release_decode_buffers(module)

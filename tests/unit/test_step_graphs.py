@@ -153,6 +153,27 @@ def test_a_cache_that_reallocated_its_tensors_is_recorded_again(caplog):
     assert "recording the decode step again" in caplog.text
 
 
+def test_weights_that_moved_are_recorded_again():
+    model = StatefulModel()
+    model.scale = torch.nn.Linear(1, 1)  # parameters the recording's fingerprint of the weights covers
+    step = StepGraphs(model)
+    step(input_ids=torch.tensor([[1]]))
+    (old,) = step.recordings.values()
+    model.scale.weight.data = model.scale.weight.data.clone()  # what an offload and reload does to addresses
+    step.new_call()
+    step(input_ids=torch.tensor([[1]]))
+    (new,) = step.recordings.values()
+    assert new is not old and new.weights != old.weights
+
+
+def test_release_frees_the_buffers_of_a_model_and_its_submodules(llmga):
+    model, tokenizer = llmga.model.language_model, llmga.tokenizer
+    our_ids(model, tokenizer, "graphs", input_ids=torch.tensor([[5, 6, 7]]))
+    assert model in static_decode._HELD
+    assert static_decode.release_decode_buffers(llmga.model) == 1
+    assert model not in static_decode._HELD and static_decode.release_decode_buffers(llmga.model) == 0
+
+
 def test_seeded_sampling_and_no_repeat_ngram_are_unchanged(qwen):
     model, tokenizer, inputs = qwen.model, qwen.tokenizer, hf_inputs(qwen, RED)
     for settings in (GenerationSettings(max_new_tokens=TOKENS, temperature=0.9, top_p=0.8, seed=7),
