@@ -11,8 +11,9 @@ model may replace between calls (a tensor attribute) is copied into the recorded
 replay. The recording itself executes nothing, so every step updates the cache exactly once, as an eager
 step would (linear-attention states, which advance on every update, included).
 
-On a CPU the "recording" is the eager call itself, replayed eagerly on the same buffers: it exercises
-everything but the capture (tests; GENASSIST_DECODE=graphs), at eager speed.
+On a CPU the recording is the warm-up's list of operators, replayed on the same tensors without running the
+model's code again: what a CUDA graph does, at eager speed, so the tests of this path (and
+GENASSIST_DECODE=graphs) see a replay's semantics on any device.
 """
 
 import contextlib
@@ -43,7 +44,7 @@ class _Recording:
     inputs: list  # the flat call arguments; tensors are the graph's input buffers
     spec: object  # pytree spec of the keyword arguments
     output: object  # the model output whose tensors the graph writes
-    graph: object = None  # torch.cuda.CUDAGraph, None on a CPU
+    graph: object = None  # torch.cuda.CUDAGraph; on a CPU the watched operators (step_watch.OpReplay)
     followed: tuple = ()  # (module, attribute, tensor read by the graph): model state the step reads
     held: tuple = ()  # the tensors of the argument objects (the KV cache) the graph reads and writes
     weights: tuple = ()  # where the model's parameters and buffers lived when recorded
@@ -143,15 +144,15 @@ class StepGraphs:
         side = torch.cuda.Stream(device) if cuda else None
         if cuda:
             side.wait_stream(torch.cuda.current_stream(device))
-        watch = StepWatch()
+        watch = StepWatch(keep_ops=not cuda)
         with torch.cuda.stream(side) if cuda else contextlib.nullcontext(), watch:
             output = self._call(inputs, spec)
         if cuda:
             torch.cuda.current_stream(device).wait_stream(side)
         followed = self._check(watch, inputs)
-        if not cuda:
-            return _Recording(inputs, spec, output, followed=followed, held=_held_tensors(inputs),
-                              weights=_weight_addresses(self.model())), output
+        if not cuda:  # the warm-up's operators are the recording: replayed like a graph, no model code run
+            return _Recording(inputs, spec, output, watch.replayable(), followed, _held_tensors(inputs),
+                              _weight_addresses(self.model())), output
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
@@ -185,7 +186,4 @@ class StepGraphs:
                     recorded.shape, recorded.dtype, recorded.device):
                 raise NotRecordable(f"{type(module).__name__}.{name}, read by the recorded step, changed shape")
             recorded.copy_(current)
-        if recording.graph is None:
-            recording.output = self._call(recording.inputs, recording.spec)
-        else:
-            recording.graph.replay()
+        recording.graph.replay()

@@ -7,6 +7,9 @@ any device):
 - outside tensors: tensors the step reads that are neither its arguments, the model's parameters and
   buffers, the KV cache, nor made inside the step (such as a model's stored rope deltas). A graph keeps
   reading the memory it was recorded with, so these must be followed when the model replaces them.
+
+Asked to, it also keeps the operators themselves (``OpReplay``): replayed on the tensors they ran on, with
+no model code run again, they behave as a CUDA graph does (fixed memory, Python state frozen), on any device.
 """
 
 import torch
@@ -20,13 +23,14 @@ HOST_READS = frozenset({"_local_scalar_dense", "is_nonzero", "nonzero", "equal",
 
 class StepWatch(TorchDispatchMode):
     """Records host reads as (operator, where in the caller's code) and every tensor an operator reads
-    that no operator inside made (``read_from_outside``)."""
+    that no operator inside made (``read_from_outside``); with keep_ops, the operators (``replayable``)."""
 
-    def __init__(self):
+    def __init__(self, keep_ops: bool = False):
         super().__init__()
         self.host_reads: list[tuple[str, str]] = []
         self._made: dict[int, torch.Tensor] = {}  # kept alive while watching, so their ids stay unique
         self._read: dict[int, torch.Tensor] = {}
+        self._ops: list | None = [] if keep_ops else None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name.split("::")[-1]
@@ -41,7 +45,12 @@ class StepWatch(TorchDispatchMode):
         for value in pytree.tree_leaves(out):
             if isinstance(value, torch.Tensor):
                 self._made[id(value)] = value
+        if self._ops is not None:
+            self._ops.append((func, args, kwargs or {}, out))
         return out
+
+    def replayable(self) -> "OpReplay":
+        return OpReplay(self._ops or [])
 
     def read_from_outside(self, known) -> list[torch.Tensor]:
         """The tensors read that are not in ``known`` (tensors the caller accounts for)."""
@@ -49,6 +58,27 @@ class StepWatch(TorchDispatchMode):
         outside = [t for key, t in self._read.items() if key not in known_ids]
         self._made.clear()
         return outside
+
+
+class OpReplay:
+    """The operators of one watched call, run again on the same tensors: each result is copied into the
+    tensor the recorded call produced, so later operators (and the caller's output) see it there."""
+
+    def __init__(self, ops: list):
+        self.ops = ops
+
+    def replay(self) -> None:
+        for func, args, kwargs, recorded in self.ops:
+            fresh = func(*args, **kwargs)
+            for old, new in zip(pytree.tree_leaves(recorded), pytree.tree_leaves(fresh)):
+                if isinstance(old, torch.Tensor) and not _same_memory(old, new):
+                    old.copy_(new)
+
+
+def _same_memory(old: torch.Tensor, new: torch.Tensor) -> bool:
+    """An in-place result or a view of the same memory: nothing to copy."""
+    return old is new or (old.data_ptr() == new.data_ptr() and old.stride() == new.stride()
+                          and old.shape == new.shape)
 
 
 def _caller() -> str:

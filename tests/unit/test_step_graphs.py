@@ -1,9 +1,10 @@
 """The graphs decoding path: decode steps recorded once per input signature and replayed through transformers'
-generate, for every local backend. On a CPU the recording is an eager call replayed on the same buffers, so
-these tests check everything but the capture itself: token identity with plain generate (greedy, seeded
-sampling, no_repeat_ngram_size), reuse across calls, fresh outputs, the fallbacks, and that the decode step
-reads no tensor on the host while a recording is under way (which would break a real capture). With
-CUDA the last test records real CUDA graphs."""
+generate, for every local backend. On a CPU the recording is the warm-up's operators, replayed on the same
+tensors with no model code run again (a CUDA graph's semantics: fixed memory, Python state frozen), so
+these tests check everything but the CUDA capture itself: token identity with plain generate (greedy,
+seeded sampling, no_repeat_ngram_size), reuse across calls, fresh outputs, followed model state, the
+fallbacks, and that the decode step reads no tensor on the host while a recording is under way (which would
+break a real capture). With CUDA the last test records real CUDA graphs."""
 
 import logging
 
