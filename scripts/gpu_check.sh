@@ -118,4 +118,5 @@ else
   want host && pytest_layer host 150 cuda host
   want e2e && pytest_layer e2e 200 cuda e2e
 fi
-log "done in $(( $(date +%s) - START ))s; results in $OUT"
+"$PY" "$ROOT/scripts/bench_table.py" "$OUT" > "$OUT/table.txt" 2>&1 && cat "$OUT/table.txt" >> "$OUT/summary.txt"
+log "done in $(( $(date +%s) - START ))s; results in $OUT (decoding speeds: table.txt)"
