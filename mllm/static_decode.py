@@ -63,8 +63,7 @@ def release_decode_buffers(module) -> int:
     """Free the KV caches and recorded graphs held for module and its submodules (when ComfyUI offloads it:
     their GPU memory goes with the weights, and a recording must not outlive the weights' addresses).
     Returns how many were released."""
-    released = [_HELD.pop(m) for m in module.modules() if m in _HELD]
-    return len(released)
+    return sum(_HELD.pop(m, None) is not None for m in module.modules())
 
 
 def compile_config(device: torch.device):

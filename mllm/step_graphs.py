@@ -78,11 +78,10 @@ def _held_tensors(flat: list) -> tuple:
 
 def _fresh(output):
     """The output with its tensors copied out of the graph's buffers: generate may keep them across steps."""
-    fields = {name: value.clone() if isinstance(value, torch.Tensor) else
-              pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, value)
-              if isinstance(value, (tuple, list)) else value
-              for name, value in output.items()}
-    return type(output)(**fields)
+    def copy(value):
+        return value.clone() if isinstance(value, torch.Tensor) else value
+
+    return type(output)(**{name: pytree.tree_map(copy, value, is_leaf=_is_leaf) for name, value in output.items()})
 
 
 class StepGraphs:

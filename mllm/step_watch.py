@@ -12,6 +12,8 @@ Asked to, it also keeps the operators themselves (``OpReplay``): replayed on the
 no model code run again, they behave as a CUDA graph does (fixed memory, Python state frozen), on any device.
 """
 
+import traceback
+
 import torch
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -52,12 +54,14 @@ class StepWatch(TorchDispatchMode):
     def replayable(self) -> "OpReplay":
         return OpReplay(self._ops or [])
 
+    def __exit__(self, *exc):
+        self._made.clear()  # the step's intermediates: needed only to tell them from outside tensors
+        return super().__exit__(*exc)
+
     def read_from_outside(self, known) -> list[torch.Tensor]:
         """The tensors read that are not in ``known`` (tensors the caller accounts for)."""
         known_ids = {id(t) for t in known}
-        outside = [t for key, t in self._read.items() if key not in known_ids]
-        self._made.clear()
-        return outside
+        return [t for key, t in self._read.items() if key not in known_ids]
 
 
 class OpReplay:
@@ -82,8 +86,6 @@ def _same_memory(old: torch.Tensor, new: torch.Tensor) -> bool:
 
 
 def _caller() -> str:
-    import traceback
-
     frames = [f for f in traceback.extract_stack()[:-2] if "/torch/" not in f.filename]
     return f"{frames[-1].filename.rsplit('site-packages/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
 

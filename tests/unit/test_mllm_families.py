@@ -169,7 +169,7 @@ def test_grounding_through_the_model_never_raises(family):
     assert 1 <= len(result.answers) <= 2 and (result.found or result.error)
 
 
-def test_recorded_decode_steps_give_the_eager_tokens_and_read_nothing_on_the_host(family, monkeypatch):
+def test_recorded_decode_steps_give_the_eager_tokens_and_read_nothing_on_the_host(family):
     """The graphs path (recorded decode steps, replayed eagerly on a CPU) for every family, while transformers
     believes a CUDA graph is being recorded: the tokens of the eager path, and no host read in a step. Older
     transformers may read one (Qwen3-VL's rope index under 4.57): then the path is refused, named, and
@@ -185,7 +185,7 @@ def test_recorded_decode_steps_give_the_eager_tokens_and_read_nothing_on_the_hos
     inputs = backend.prepare(ask(RED))
     settings = GenerationSettings(max_new_tokens=6, temperature=0.0, seed=0)
     eager = our_ids(backend.model, backend.tokenizer, "eager", settings, **inputs)
-    with as_if_recording(monkeypatch):
+    with as_if_recording():
         graphs = our_ids(backend.model, backend.tokenizer, "graphs", settings, **inputs)
     held = static_decode._HELD.pop(backend.model)
     refused = decode_plan._STATE[backend.model].failed.pop("graphs", "")

@@ -52,9 +52,9 @@ def test_graphs_path_is_token_identical_and_replays_every_later_step(name, image
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_decode_step_reads_no_tensor_on_the_host_while_recording(name, request, monkeypatch):
+def test_decode_step_reads_no_tensor_on_the_host_while_recording(name, request):
     model, tokenizer, inputs = backend_case(name, request, RED)
-    with as_if_recording(monkeypatch):
+    with as_if_recording():
         our_ids(model, tokenizer, "graphs", **inputs)
     assert "graphs" not in decode_plan._STATE[model].failed  # the warm-up saw no host read
     assert recorded_step(model).replays == TOKENS - 2
