@@ -74,11 +74,15 @@ class ClipScorer:
         pooled = self.model.text_model(input_ids=ids.to(self.device)).pooler_output
         return self.model.text_projection(pooled).float().cpu()
 
-    def clip_i(self, prediction: Image.Image, target: Image.Image) -> float:
-        return cosine(self.image_embedding(prediction), self.image_embedding(target))
+    def clip_i(self, prediction: Image.Image | torch.Tensor, target: Image.Image) -> float:
+        """prediction: an image, or its image_embedding (computed once when CLIP-T scores it too)."""
+        return cosine(self._embedded(prediction), self.image_embedding(target))
 
-    def clip_t(self, prediction: Image.Image, caption: str) -> float:
-        return cosine(self.image_embedding(prediction), self.text_embedding(caption))
+    def clip_t(self, prediction: Image.Image | torch.Tensor, caption: str) -> float:
+        return cosine(self._embedded(prediction), self.text_embedding(caption))
+
+    def _embedded(self, image: Image.Image | torch.Tensor) -> torch.Tensor:
+        return image if isinstance(image, torch.Tensor) else self.image_embedding(image)
 
 
 class DinoScorer:

@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .items import ItemError, ReadResult, split_folder
+from .mask_metrics import IGNORE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-TARGET, IGNORE = 1, 255
+TARGET = 1
 
 
 @dataclass

@@ -10,7 +10,8 @@ from PIL import Image
 
 from . import figure
 from .magicbrush import prediction_name as edit_name
-from .reasonseg import IGNORE
+from .mask_metrics import load_prediction_mask
+from .reasonseg import IGNORE, TARGET
 from .reasonseg import prediction_name as mask_name
 
 FIGURE_ROWS = 4
@@ -46,12 +47,9 @@ def _reasonseg_strip(row: dict, items: dict, predictions: Path) -> Image.Image:
         image = loaded.convert("RGB")
     target = item.target(image.size)
     path = predictions / mask_name(row["stem"], row["query_index"])
-    predicted = np.zeros(target.shape, bool)
-    if path.is_file():
-        with Image.open(path) as mask:
-            predicted = np.asarray(mask.convert("L").resize(image.size, Image.NEAREST)) > 127
+    predicted = load_prediction_mask(path, image.size) if path.is_file() else np.zeros(target.shape, bool)
     label = f"{row['key']} IoU {row['iou']:.3f}"
-    return figure.strip(label, [figure.overlay(image, target == 1, (0, 255, 0), target == IGNORE),
+    return figure.strip(label, [figure.overlay(image, target == TARGET, (0, 255, 0), target == IGNORE),
                                 figure.overlay(image, predicted, (0, 90, 255))])
 
 

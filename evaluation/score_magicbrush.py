@@ -22,9 +22,10 @@ def score_turn(turn: MagicBrushTurn, predictions: Path, clip=None, dino=None) ->
         prediction, target = loaded.convert("RGB"), target_file.convert("RGB")
     row["L1"], row["L2"] = l1_l2(prediction, target)
     if clip is not None:
-        row["CLIP-I"] = clip.clip_i(prediction, target)
+        embedded = clip.image_embedding(prediction)  # one CLIP pass for both scores
+        row["CLIP-I"] = clip.clip_i(embedded, target)
         if turn.caption:
-            row["CLIP-T"] = clip.clip_t(prediction, turn.caption)
+            row["CLIP-T"] = clip.clip_t(embedded, turn.caption)
     if dino is not None:
         row["DINO"] = dino.dino(prediction, target)
     return row

@@ -7,7 +7,6 @@ interrupted run resumes where it stopped; failed items are tried again on the ne
 import io
 import json
 import os
-import queue
 import threading
 from pathlib import Path
 
@@ -50,7 +49,8 @@ class FailureLog:
     def record(self, key: str, error: str | None, server: str = "") -> None:
         with self._lock:
             if error is None:
-                self.entries.pop(key, None)
+                if self.entries.pop(key, None) is None:
+                    return  # it never failed: nothing to write
             else:
                 self.entries[key] = {"error": error, "server": server}
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,24 +65,18 @@ def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str],
         raise ValueError("give at least one --server URL of a running ComfyUI")
     failures = FailureLog(predictions)
     pending = [t for t in tasks if not t.output.is_file()]
-    work: queue.Queue = queue.Queue()
-    for task in pending:
-        work.put(task)
+    work = TaskPool(pending)
     progress = Progress(len(pending), stream)
     counts = {"done": 0, "failed": 0}
     down: list[str] = []
     lock = threading.Lock()
 
     def worker(client: ComfyClient) -> None:
-        while True:
-            try:
-                task = work.get_nowait()
-            except queue.Empty:
-                return
+        while (task := work.take()) is not None:
             try:
                 run_task(client, workflow, task)
             except ServerDown as err:
-                work.put(task)  # not this item's fault: another server takes it
+                work.hand_back(task)  # not this item's fault: another server takes it
                 with lock:
                     down.append(f"{client.url}: {err}")
                 return
@@ -91,21 +85,55 @@ def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str],
                 with lock:
                     counts["failed"] += 1
                 progress.step(task.key, f"FAILED ({err})")
-                continue
-            failures.record(task.key, None)
-            with lock:
-                counts["done"] += 1
-            progress.step(task.key, f"ok on {client.url}")
+            else:
+                failures.record(task.key, None)
+                with lock:
+                    counts["done"] += 1
+                progress.step(task.key, f"ok on {client.url}")
+            work.finished()
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    while not work.empty():  # every server went down: what is left is recorded, not dropped
-        task = work.get_nowait()
+    for task in work.left():  # every server went down: what is left is recorded, not dropped
         failures.record(task.key, "no server left: " + "; ".join(down))
         counts["failed"] += 1
         progress.step(task.key, "FAILED (no server left)")
     return {"total": len(tasks), "skipped": len(tasks) - len(pending), **counts,
             "failures": dict(failures.entries), "servers_down": down}
+
+
+class TaskPool:
+    """The tasks left, shared by the workers. A worker finding it empty waits while others still run an item,
+    since a server going down hands its item back and someone must take it."""
+
+    def __init__(self, tasks: list[Task]):
+        self._tasks = list(reversed(tasks))
+        self._running = 0
+        self._changed = threading.Condition()
+
+    def take(self) -> Task | None:
+        """The next task, or None when there is none left and none running."""
+        with self._changed:
+            while not self._tasks:
+                if self._running == 0:
+                    return None
+                self._changed.wait()
+            self._running += 1
+            return self._tasks.pop()
+
+    def finished(self) -> None:
+        with self._changed:
+            self._running -= 1
+            self._changed.notify_all()
+
+    def hand_back(self, task: Task) -> None:
+        with self._changed:
+            self._tasks.append(task)
+            self._running -= 1
+            self._changed.notify_all()
+
+    def left(self) -> list[Task]:
+        return list(reversed(self._tasks))

@@ -19,6 +19,7 @@ from ..mllm.vision_cache import FeatureCache
 from ..segmentation.encoder_memory import sam_activation_bytes
 from ..segmentation.grounding import convention_for, frame_for, ground
 from ..segmentation.sam3 import DEFAULT_THRESHOLD, Sam3Runner, phrase_for
+from ..segmentation.sam_cache import SAM_CACHE_IMAGES
 from ..segmentation.sam_predict import Prompt, SamPredictor
 from ._memory import load_for_inference
 from ._oom import LISA_ADVICE, SAM3_ADVICE, fail_on_oom
@@ -36,7 +37,7 @@ class Segmentation:
 class LoggingCache(FeatureCache):
     """Embedding cache that logs every real encoder pass (how users and tests see the cache work)."""
 
-    def __init__(self, label: str, max_items: int = 8):
+    def __init__(self, label: str, max_items: int = SAM_CACHE_IMAGES):
         super().__init__(max_items)
         self.label = label
 

@@ -79,11 +79,11 @@ class Sam3Runner:
     def vision_features(self, image):
         """The image encoder's output for a PIL image, computed once per image content, device and dtype."""
         param = self._param()
-        pixels = np.asarray(image.convert("RGB"))
-        key = image_key(pixels, f"{self.model_id}|{param.device}|{param.dtype}")
+        rgb = image.convert("RGB")
+        key = image_key(np.asarray(rgb), f"{self.model_id}|{param.device}|{param.dtype}")
 
         def encode():
-            inputs = self.processor(images=image.convert("RGB"), return_tensors="pt")
+            inputs = self.processor(images=rgb, return_tensors="pt")
             return self.model.get_vision_features(
                 pixel_values=inputs["pixel_values"].to(param.device, param.dtype))
 

@@ -42,9 +42,14 @@ _PREFIXES = ("sam.", "model.")  # a SamModel saved inside a wrapper
 _DUPLICATE = "prompt_encoder.shared_embedding.positional_embedding"  # tied to shared_image_embedding
 
 
+def _unprefixed(key: str) -> str:
+    return next((key[len(p):] for p in _PREFIXES if key.startswith(p)), key)
+
+
 def is_transformers_layout(state: dict) -> bool:
-    return any(key.split(".", 1)[-1].startswith("vision_encoder.") or key.startswith("vision_encoder.")
-               for key in state)
+    """transformers' SamModel keys, bare or under one of the wrapper prefixes from_transformers_layout strips
+    (a key under any other prefix would be detected and then not renamed)."""
+    return any(_unprefixed(key).startswith("vision_encoder.") for key in state)
 
 
 def _mlp_sizes(state: dict) -> dict[str, int]:

@@ -67,6 +67,9 @@ def test_clip_i_and_clip_t_match_the_models_own_embeddings(clip_folder):
     assert scorer.clip_i(a, a) == pytest.approx(1.0)
     assert scorer.clip_i(a, b) == pytest.approx(float(images[0] @ images[1]), abs=1e-5)
     assert scorer.clip_t(a, "a red car") == pytest.approx(float(images[0] @ text[0]), abs=1e-5)
+    embedded = scorer.image_embedding(b)  # what scoring a turn passes to both, computed once
+    assert scorer.clip_i(embedded, a) == scorer.clip_i(b, a)
+    assert scorer.clip_t(embedded, "a red car") == pytest.approx(float(images[1] @ text[0]), abs=1e-5)
 
 
 def test_clip_resizes_and_centre_crops_other_sizes(clip_folder):
