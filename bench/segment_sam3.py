@@ -54,6 +54,9 @@ def bench_sam3(device, dtype, queries: int, small: bool = False) -> dict:
     from genassist.mllm.vision_cache import FeatureCache
     from genassist.segmentation.sam3 import Sam3Runner
 
+    if device.type == "cuda":  # the peak reported is SAM 3's own, not an earlier bench's in this process
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
     model, processor = sam3_shaped(device, dtype, small)
     image = Image.fromarray((np.random.RandomState(0).rand(768, 1024, 3) * 255).astype(np.uint8))
     phrases = ["vase", "chair", "red car", "person", "dog", "table", "bottle", "window"]

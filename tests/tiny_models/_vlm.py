@@ -36,6 +36,10 @@ def tokenizer(kind: str, special: dict[str, str] | None = None, added: tuple[str
     return tok
 
 
+# ChatML turns (<|im_start|>role ... <|im_end|>), shared by the Qwen and InternVL families
+CHATML = {role: (f"<|im_start|>{role}\n", "<|im_end|>\n") for role in ("system", "user", "assistant")}
+
+
 def chat_template(turns: dict[str, tuple[str, str]], image: str, bos: str = "") -> str:
     """A chat template in a family's turn format: ``turns[role] = (opening, closing)`` text; a role missing
     from ``turns`` (e.g. system) makes the template raise, as some families' templates do. Image parts

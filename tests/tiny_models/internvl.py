@@ -4,13 +4,11 @@ Face folder layout. Tokenizer: ComfyUI's Qwen2.5 one plus InternVL's image token
 
 from pathlib import Path
 
-from ._vlm import TEXT, build_once, chat_template, tokenizer, write_folder
+from ._vlm import CHATML, TEXT, build_once, chat_template, tokenizer, write_folder
 
 NAME = "InternVL3-tiny-hf"
 SEED = 3131
-TEMPLATE = chat_template({"system": ("<|im_start|>system\n", "<|im_end|>\n"),
-                          "user": ("<|im_start|>user\n", "<|im_end|>\n"),
-                          "assistant": ("<|im_start|>assistant\n", "<|im_end|>\n")}, "<IMG_CONTEXT>\n")
+TEMPLATE = chat_template(CHATML, "<IMG_CONTEXT>\n")
 
 
 def write(folder: Path) -> None:

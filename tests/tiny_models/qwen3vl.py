@@ -4,15 +4,12 @@ Qwen3.5's language model mixes linear-attention and full-attention layers; it ne
 
 from pathlib import Path
 
-from ._vlm import TEXT, build_once, chat_template, tokenizer, write_folder
+from ._vlm import CHATML, TEXT, build_once, chat_template, tokenizer, write_folder
 
 NAME = "Qwen3-VL-tiny-Instruct"
 QWEN35_NAME = "Qwen3.5-tiny"
 SEED = 3434
-TEMPLATE = chat_template({"system": ("<|im_start|>system\n", "<|im_end|>\n"),
-                          "user": ("<|im_start|>user\n", "<|im_end|>\n"),
-                          "assistant": ("<|im_start|>assistant\n", "<|im_end|>\n")},
-                         "<|vision_start|><|image_pad|><|vision_end|>")
+TEMPLATE = chat_template(CHATML, "<|vision_start|><|image_pad|><|vision_end|>")
 VISION = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=64, patch_size=16,
               spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64)
 ROPE = {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True}
