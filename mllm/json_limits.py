@@ -3,9 +3,11 @@
 Python's json decoder recurses once per nesting level: a few thousand ``[[[[`` (a paste gone wrong, or a
 small model stuck in a repetition loop) raise a bare RecursionError, and a multi-megabyte answer takes
 memory and time for nothing. Every reader of text that comes from a model, a user or an LLM server
-checks size and depth first, with a cheap scan that skips string contents, and decodes with ``loads``,
-which turns every decoder failure (syntax, a 4300-digit integer, NaN) into a ValueError subclass of the
-caller's choosing. (The evaluation's client of the user's own ComfyUI server reads it with json.loads.)
+checks size and depth first (``check_json_text``, a cheap scan that skips string contents). Plans decode
+with ``loads``, which turns every decoder failure (syntax, a 4300-digit integer, NaN) into a ValueError
+subclass of the caller's choosing; server bodies with ``try_loads``, whose callers report the raw text
+when it is not JSON; structured answers with their own lenient decoders after the same check. (The
+evaluation's client of the user's own ComfyUI server reads it with json.loads.)
 """
 
 import json

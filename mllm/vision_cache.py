@@ -148,3 +148,12 @@ def cache_image_features(model, max_items: int = DEFAULT_IMAGES) -> FeatureCache
     owner.get_image_features = get_image_features
     owner._genassist_feature_cache = cache
     return cache
+
+
+def clear_feature_caches(module) -> int:
+    """Empty every FeatureCache that module or one of its submodules holds (their entries live on the
+    model's device: when the model leaves it, so do they). Returns how many were emptied."""
+    caches = {id(v): v for m in module.modules() for v in vars(m).values() if isinstance(v, FeatureCache)}
+    for cache in caches.values():
+        cache.clear()
+    return len(caches)

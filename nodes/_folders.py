@@ -5,6 +5,7 @@ import os
 import folder_paths
 
 from ..mllm.model_store import folders_where
+from ..segmentation.sam3_store import is_sam3_folder
 
 _WEIGHT_FILES = {".safetensors", ".pth", ".pt", ".bin"}
 
@@ -41,3 +42,8 @@ def find_model_dir(folder: str, name: str) -> str | None:
         if os.path.isdir(candidate):
             return candidate
     return None
+
+
+def sam3_folders() -> list[str]:
+    """SAM 3 model folders in models/sams (Load SAM 3 lists them; Load SAM leaves their files out)."""
+    return list_model_dirs("sams", is_sam3_folder)

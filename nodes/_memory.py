@@ -7,6 +7,7 @@ import comfy.model_patcher
 import torch
 
 from ..mllm.static_decode import release_decode_buffers
+from ..mllm.vision_cache import clear_feature_caches
 
 log = logging.getLogger("GenAssist")
 
@@ -38,7 +39,7 @@ class LoggedModelPatcher(comfy.model_patcher.ModelPatcher):
     def partially_unload(self, device_to, memory_to_free=0, force_patch_weights=False):
         freed = super().partially_unload(device_to, memory_to_free, force_patch_weights)
         if freed:
-            self._release_decode_buffers()
+            self._release_device_state()
             log.info("GenAssist: %s partly offloaded to %s (%s moved, %s stay)", self._name(), device_to,
                      _size(freed), _size(self.loaded_size()))
         return freed
@@ -47,16 +48,19 @@ class LoggedModelPatcher(comfy.model_patcher.ModelPatcher):
         loaded = self.loaded_size()
         result = super().detach(unpatch_all)
         if loaded and unpatch_all:
-            self._release_decode_buffers()
+            self._release_device_state()
             log.info("GenAssist: %s offloaded to %s (%s; kept in RAM, no reload from disk)", self._name(),
                      self.offload_device, _size(loaded))
         return result
 
 
-    def _release_decode_buffers(self) -> None:
-        """An offloaded MLLM's pre-allocated KV cache and recorded decode graphs leave the GPU with it."""
-        if isinstance(self.model, torch.nn.Module) and release_decode_buffers(self.model):
-            log.info("GenAssist: %s's decoding KV cache released", self._name())
+    def _release_device_state(self) -> None:
+        """What an offloaded model kept on the GPU beside its weights leaves with them: an MLLM's decoding
+        KV cache and recorded decode graphs, cached image features (vision towers, SAM in LISA)."""
+        if not isinstance(self.model, torch.nn.Module):
+            return
+        if release_decode_buffers(self.model) + clear_feature_caches(self.model):
+            log.info("GenAssist: %s's decoding KV cache and cached image features released", self._name())
 
 
 def _size(num_bytes: float) -> str:

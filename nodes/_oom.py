@@ -3,7 +3,8 @@
 A step that can run smaller (a DiffRIR tile, a canvas window) frees memory and retries once at the
 smaller size, as core's upscaler halves its tile; a step that cannot, or whose retry also runs out,
 frees memory and raises GenAssistOutOfMemory: one message naming what to change, never the raw CUDA
-trace, and with every model unloaded so the next prompt starts from a clean card.
+trace, and with every model ComfyUI manages unloaded so the next prompt starts from a cleaner card
+(quantized MLLMs and LISA, which cannot move, stay).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def free_gpu_memory() -> None:
 
 def out_of_memory_error(what: str, reason: str, advice: str) -> GenAssistOutOfMemory:
     return GenAssistOutOfMemory(
-        f"GenAssist: out of GPU memory in {what} ({reason}). To fit your card: {advice}. All models were "
-        f"unloaded to system RAM, so the next prompt can run.")
+        f"GenAssist: out of GPU memory in {what} ({reason}). To fit your card: {advice}. Every model "
+        f"ComfyUI manages was unloaded to system RAM, so the next prompt can run.")
 
 
 def fail_on_oom(run: Callable[[], T], what: str, advice: str) -> T:

@@ -79,7 +79,7 @@ class LoadMLLM:
         # bitsandbytes weights cannot be moved between devices: those stay on the GPU, unmanaged
         patcher = (wrap_model(ModelContainer(backend.module), role="text_encoder", label=model) if quantization == "none"
                    else None)
-        if compile and hasattr(backend, "decode_mode"):
+        if compile:
             backend.decode_mode = "compile"
         log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
         return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)

@@ -4,7 +4,6 @@ import logging
 
 import folder_paths
 
-from ..mllm.model_store import folders_where
 from ..segmentation.encoder_memory import sam3_activation_bytes
 from ..segmentation.sam3 import (
     DEFAULT_THRESHOLD,
@@ -13,8 +12,9 @@ from ..segmentation.sam3 import (
     load_sam3,
     sam3_classes,
 )
-from ..segmentation.sam3_store import OFFICIAL, is_sam3_folder, resolve_sam3
+from ..segmentation.sam3_store import OFFICIAL, resolve_sam3
 from . import _types as types
+from ._folders import sam3_folders
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import ModelContainer
 from ._segmenters import LoggingCache, Sam3Segmenter
@@ -25,7 +25,7 @@ CATEGORY = "GenAssist/segmentation"
 
 
 def _sam3_choices() -> list[str]:
-    return sorted(set(folders_where(folder_paths.get_folder_paths("sams"), is_sam3_folder)) | set(OFFICIAL))
+    return sorted(set(sam3_folders()) | set(OFFICIAL))
 
 
 class LoadSAM3:

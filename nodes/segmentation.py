@@ -5,13 +5,12 @@ import logging
 import folder_paths
 import torch
 
-from ..mllm.model_store import folders_where
+from ..segmentation.grounding import CONVENTIONS
 from ..segmentation.lisa_store import DEFAULT_VISION_TOWER, LISA_MODELS, VISION_TOWERS, is_lisa_folder
-from ..segmentation.sam3_store import is_sam3_folder
 from ..segmentation.sam_masks import feather, grow, overlay, union
 from ..segmentation.sam_model import HUB_FILES, OFFICIAL_FILES
 from . import _types as types
-from ._folders import list_model_dirs
+from ._folders import list_model_dirs, sam3_folders
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import ModelContainer
 from ._progress import check_interrupt, progress_bar
@@ -22,19 +21,19 @@ log = logging.getLogger("GenAssist")
 
 CATEGORY = "GenAssist/segmentation"
 INSTANCE_MODES = ("union", "one mask per instance")
-BOX_FORMATS = ("auto", "0-1000", "qwen2.5-vl", "0-1", "pixels", "loc1024", "internvl")
+BOX_FORMATS = ("auto", *CONVENTIONS)
 
 
 def _sam_choices() -> list[str]:
     """SAM files in models/sams (subfolders too: transformers' sam-vit-* folders), not the files of SAM 3
     folders, which Load SAM 3 reads."""
-    sam3_dirs = set(folders_where(folder_paths.get_folder_paths("sams"), is_sam3_folder))
+    sam3_dirs = set(sam3_folders())
     files = {name for name in folder_paths.get_filename_list("sams") if name.split("/")[0] not in sam3_dirs}
     return sorted(files | set(OFFICIAL_FILES) | set(HUB_FILES))
 
 
 def _lisa_choices() -> list[str]:
-    return sorted(set(folders_where(folder_paths.get_folder_paths("LLM"), is_lisa_folder)) | set(LISA_MODELS))
+    return sorted(set(list_model_dirs("LLM", is_lisa_folder)) | set(LISA_MODELS))
 
 
 def _vision_choices() -> list[str]:

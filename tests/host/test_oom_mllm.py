@@ -77,21 +77,25 @@ def test_out_of_memory_while_generating_names_what_to_change_and_the_next_prompt
     assert len(prompts) == 1
 
 
-def test_offloading_releases_the_decoding_cache_and_recordings(comfy_host, mllm, caplog):
-    """The graphs path's KV cache and recorded steps leave the GPU with the weights, and the next answer
-    records again (a recording must never outlive the weights' addresses)."""
+def test_offloading_releases_the_decoding_cache_recordings_and_image_features(comfy_host, mllm, caplog):
+    """The graphs path's KV cache and recorded steps, and the cached image features, leave the GPU with the
+    weights, and the next answer records again (a recording must never outlive the weights' addresses)."""
     import comfy.model_management as mm
 
-    static_decode = pack_module(comfy_host, "mllm.static_decode")  # the copy the nodes use
+    static_decode = pack_module(comfy_host, "mllm.static_decode")  # the copies the nodes use
+    vision_cache = pack_module(comfy_host, "mllm.vision_cache")
     module = mllm.patcher.model.inner
     mllm.backend.decode_mode = "graphs"
     try:
         refine(comfy_host, mllm, seed=101)  # seeds no other test asks with: not answered from the answer cache
         assert static_decode._HELD[mllm.backend.model].step.recordings
+        assert len(vision_cache.cache_image_features(mllm.backend.model)) > 0
         with caplog.at_level(logging.INFO, logger="GenAssist"):
             mm.unload_all_models()
         assert mllm.backend.model not in static_decode._HELD
-        assert "GenAssist: Qwen2.5-VL-3B-Instruct's decoding KV cache released" in caplog.text
+        assert "GenAssist: Qwen2.5-VL-3B-Instruct's decoding KV cache and cached image features released" \
+            in caplog.text
+        assert len(vision_cache.cache_image_features(mllm.backend.model)) == 0  # its image features went too
         refine(comfy_host, mllm, seed=102)
         assert static_decode._HELD[mllm.backend.model].step.recordings
     finally:
