@@ -198,9 +198,7 @@ class LegacyLlava(nn.Module):
                                            self.spec.select_layer, self.spec.select_feature)
             return self.projector(features.to(self.dtype))
 
-        if torch.is_grad_enabled():
-            return encode()
-        return self.feature_cache.get_or_compute_inputs((pixel_values, str(self.device), str(self.dtype)), {}, encode)
+        return self.feature_cache.get_or_compute_inputs((pixel_values, self.device, self.dtype), {}, encode)
 
     def embed(self, input_ids: torch.Tensor, images=None):
         """input_ids [T] with -200 placeholders + PIL images -> (inputs_embeds [1,T',H], index_map [T])."""

@@ -110,8 +110,9 @@ class FeatureCache:
 
     def get_or_compute_inputs(self, args: tuple, kwargs: dict, compute: Callable[[], object]):
         """compute(), reused for the same encoder arguments (split_inputs); computed every time when an
-        argument cannot be compared exactly."""
-        split = split_inputs(args, kwargs)
+        argument cannot be compared exactly, or when gradients are on (training, or gradients wanted: shared
+        tensors are never handed out then)."""
+        split = None if torch.is_grad_enabled() else split_inputs(args, kwargs)
         if split is not None:
             return self.get_or_compute(split[0], compute, split[1])
         value = compute()
@@ -141,8 +142,6 @@ def cache_image_features(model, max_items: int = DEFAULT_IMAGES) -> FeatureCache
 
     @functools.wraps(original)  # generate() reads its signature to pick the encoder's arguments
     def get_image_features(*args, **kwargs):
-        if torch.is_grad_enabled():  # training or gradients wanted: never hand out shared tensors
-            return original(*args, **kwargs)
         return cache.get_or_compute_inputs(args, kwargs, lambda: original(*args, **kwargs))
 
     owner.get_image_features = get_image_features

@@ -84,10 +84,18 @@ def test_lru_keeps_the_last_images_and_keys_on_exact_inputs():
 
 
 def passes_for(cache, *calls):
-    """Encoder passes after asking the cache with each (args, kwargs) in turn."""
-    for args, kwargs in calls:
-        cache.get_or_compute_inputs(args, kwargs, lambda: object())
+    """Encoder passes after asking the cache with each (args, kwargs) in turn (as encoders run: no grad)."""
+    with torch.inference_mode():
+        for args, kwargs in calls:
+            cache.get_or_compute_inputs(args, kwargs, lambda: object())
     return cache.encoder_passes
+
+
+def test_with_gradients_on_nothing_is_shared():
+    x, cache = torch.zeros(2, 3), FeatureCache()
+    for _ in range(2):
+        cache.get_or_compute_inputs((x,), {}, lambda: object())
+    assert (cache.encoder_passes, len(cache)) == (2, 0)
 
 
 def test_only_bit_identical_tensors_share_an_entry():
@@ -111,6 +119,7 @@ def test_one_changed_value_in_a_large_tensor_inside_a_list_is_another_image():
     assert passes_for(FeatureCache(), ((), {"pixel_values": {"image": a}}), ((), {"pixel_values": {"image": b}})) == 2
 
 
+@torch.inference_mode()
 def test_the_caller_changing_its_tensor_afterwards_does_not_change_the_entry():
     x = torch.zeros(4)
     cache = FeatureCache()
