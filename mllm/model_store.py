@@ -6,7 +6,6 @@ interrupted download never looks like a model.
 """
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -43,16 +42,14 @@ def offline() -> bool:
 
 def missing_weight_files(folder: str, when_none: str = "model weights (*.safetensors)") -> list[str]:
     """Every weight shard an index names that is not on disk, or ``when_none`` when there are no weights."""
-    for index_name in (SAFETENSORS_INDEX, TORCH_INDEX):
-        index = os.path.join(folder, index_name)
-        if os.path.isfile(index):
-            try:
-                with open(index, encoding="utf-8") as f:
-                    shards = sorted(set(json.load(f)["weight_map"].values()))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                return [f"{index_name} (unreadable)"]
-            return [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
-    return [] if weight_files(folder) else [when_none]
+    try:
+        files = weight_files(folder)  # an index's shards, or the weight files present
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        index = next((i for i in (SAFETENSORS_INDEX, TORCH_INDEX) if os.path.isfile(os.path.join(folder, i))), None)
+        if index is None:
+            raise
+        return [f"{index} (unreadable)"]
+    return [os.path.relpath(f, folder) for f in files if not os.path.isfile(f)] if files else [when_none]
 
 
 def missing_files(folder: str, needs_tokenizer: bool | None = None,

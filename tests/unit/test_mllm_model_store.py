@@ -45,6 +45,12 @@ def test_complete_local_copy_never_downloads(tmp_path):
     assert found == str(tmp_path / "b" / NAME) and fake.calls == []
 
 
+def test_an_unreadable_index_is_named_not_raised(tmp_path):
+    write_model(tmp_path / NAME, index=True)
+    (tmp_path / NAME / "model.safetensors.index.json").write_text('{"weight_map": ')  # cut off mid-download
+    assert missing_files(str(tmp_path / NAME)) == ["model.safetensors.index.json (unreadable)"]
+
+
 def test_missing_shard_is_reported_by_name(tmp_path):
     write_model(tmp_path / NAME, shards=("model-00001-of-00002.safetensors",), index=True)
     assert missing_files(str(tmp_path / NAME)) == ["model-00002-of-00002.safetensors"]
