@@ -125,8 +125,7 @@ def apply_plan(image: torch.Tensor, plan: EditPlan, localize: Callable, inpaint:
         where = locate(current, step, settings.localize, localize, refine_box,
                        painted_mask(masks, index, height, width))
         mask, note = where.mask, where.note
-        found = mask is not None and bool((mask > 0.5).any())
-        if not found:
+        if mask is None:
             why = f"region {step.region!r} not found" + (f" ({note})" if note else "")
             record = StepRecord(index, step, torch.zeros(height, width), 0.0, clock() - started, why, note,
                                 where.source)

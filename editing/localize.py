@@ -13,7 +13,8 @@ A box becomes the ellipse inscribed in it (the blend feathers it on paste), or, 
 an existing object (not add), SAM's mask for that box when the segmenter has a SAM. A non-empty painted
 mask for the step wins over all of them. Global steps are the whole image.
 
-    segment(image [1,H,W,3], step) -> (mask [H,W] or None, note)
+    segment(image [1,H,W,3], step, box) -> (mask [H,W] or None, note)   (box: the plan's box in pixels, None
+        in segmenter mode or without one; a segmenter that reads boxes, SAM 3, takes it as a prompt)
     refine_box(image [1,H,W,3], (x0, y0, x1, y1) px) -> mask [H,W] or None   (None: no SAM)
 """
 
@@ -31,7 +32,7 @@ LOCALIZE_MODES = ("auto", "segmenter", "box")
 
 @dataclass(frozen=True)
 class Location:
-    mask: torch.Tensor | None  # [H,W], 1 = edit; None when nothing was found
+    mask: torch.Tensor | None  # [H,W], 1 = edit, never empty; None when nothing was found
     source: str  # which mask: "painted mask", "box (ellipse)", "box (SAM)", "segmenter", "whole image"
     note: str = ""
 
@@ -87,7 +88,7 @@ def locate(image: torch.Tensor, step: EditStep, mode: str, segment: Callable, re
     has_box = step.box is not None and mode != "segmenter"
     if has_box and (mode == "box" or step.action == "add"):
         return box_location(image, step, refine_box)
-    mask, note = segment(image, step)
+    mask, note = segment(image, step, box_pixels(step.box, width, height) if has_box else None)
     if _found(mask):
         return Location(mask, "segmenter", note)
     if has_box:

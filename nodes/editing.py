@@ -10,7 +10,7 @@ import logging
 import torch
 
 from ..editing.apply import ApplySettings, apply_plan
-from ..editing.localize import LOCALIZE_MODES, box_pixels
+from ..editing.localize import LOCALIZE_MODES
 from ..editing.plan import EditPlan, PlanError, plan_from_json
 from ..editing.planner import EXAMPLE, plan_edit
 from ..segmentation.sam_masks import union
@@ -113,17 +113,15 @@ class EditPlanFromJSON:
             raise PlanError(f"Edit Plan From JSON: {error}") from None
 
 
-def _segment_localizer(segmenter, node_id, use_box: bool):
-    """localize(image, step) for the step loop: the segmenter's union mask for the region phrase, offered the
-    step's instruction (LISA reads both, as TIE's LISA reads sub-instructions) and, unless localize is
-    'segmenter', the plan's box in pixels (SAM 3 takes it as a box prompt)."""
+def _segment_localizer(segmenter, node_id):
+    """segment(image, step, box) for the step loop (editing.localize): the segmenter's union mask for the
+    region phrase, offered the step's instruction (LISA reads both, as TIE's LISA reads sub-instructions)
+    and the box locate gives (SAM 3 takes it as a box prompt)."""
 
-    def localize(image, step):
+    def localize(image, step, box):
         pil = to_pil(image)[0]
-        box = box_pixels(step.box, pil.width, pil.height) if use_box and step.box is not None else None
         result = segmenter.segment(pil, step.region, node_id=node_id, instruction=step.instruction, box=box)
-        mask = union(result.masks, pil.height, pil.width)
-        return (mask if bool((mask > 0.5).any()) else None), result.explanation
+        return union(result.masks, pil.height, pil.width), result.explanation
 
     return localize
 
@@ -209,7 +207,7 @@ class ApplyEditPlan:
         finals, step_images, step_masks, logs = [], [], [], []
         sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
         global_sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, global_denoise)
-        localize = _segment_localizer(segmenter, unique_id, use_box=apply_settings.localize != "segmenter")
+        localize = _segment_localizer(segmenter, unique_id)
         refine_box = _box_refiner(segmenter)
         for item in range(rgb.shape[0]):
             base = item * count * steps

@@ -13,7 +13,7 @@ import torch
 import transformers  # noqa: E402  (a hard dependency: never skipped for being absent)
 from PIL import Image
 
-from harness.inprocess import image_tensor, node
+from harness.inprocess import image_tensor, node, pack_module
 
 if not hasattr(transformers, "Sam3Model"):
     pytest.skip(f"SAM 3 needs transformers >= 5.0 (this is {transformers.__version__})", allow_module_level=True)
@@ -112,12 +112,14 @@ def test_missing_file_error_names_the_file_and_the_folder(comfy_host, name, mode
 def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, name, tiny):
     segmenter = load(comfy_host, name, threshold=0.0)
     apply_node = node(comfy_host, "GenAssist_ApplyEditPlan")
-    localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None, use_box=True)
+    localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None)
     image, pixels = image_tensor(seed=5)
-    mask, note = localize(image, SimpleNamespace(region="the vase", instruction="", box=[100, 250, 500, 750]))  # 0-1000
+    step = SimpleNamespace(region="the vase", instruction="", box=[100, 250, 500, 750], action="replace")  # 0-1000
+    where = pack_module(comfy_host, "editing.localize").locate(image, step, "auto", localize)
+    mask, note = where.mask, where.note
     direct = segmenter.runner.segment(Image.fromarray(pixels), "vase", 0.0, box=(16.0, 24.0, 80.0, 72.0))  # in pixels
     assert torch.equal(mask, direct.masks.amax(0)) and "with the box prompt (16, 24, 80, 72)" in note
-    _, plain = localize(image, SimpleNamespace(region="the vase", instruction="", box=None))
+    _, plain = localize(image, SimpleNamespace(region="the vase", instruction="", box=None), None)
     assert "box prompt" not in plain
     (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
         {"instruction": "make the vase red", "action": "replace", "region": "the vase", "prompt": "a red vase"}]}))

@@ -23,7 +23,7 @@ class Localizer:
     def __init__(self, needs=None):
         self.calls, self.needs = [], needs or {}
 
-    def __call__(self, image, edit):
+    def __call__(self, image, edit, box=None):
         self.calls.append((edit.region, image.clone()))
         if edit.region not in BOXES:
             return None, "nothing matches"
@@ -120,7 +120,7 @@ def test_region_not_found_is_skipped_logged_and_the_next_step_runs():
 
 
 def test_empty_mask_counts_as_not_found():
-    result = apply_plan(picture(), EditPlan((step("the red box"),)), lambda img, s: (torch.zeros(H, W), ""),
+    result = apply_plan(picture(), EditPlan((step("the red box"),)), lambda img, s, box: (torch.zeros(H, W), ""),
                         painter(), SETTINGS)
     assert result.records[0].skipped and torch.equal(result.image, picture())
 

@@ -27,10 +27,11 @@ class LargeRegion:
     lower 60% of the image), as a stock segmenter does for "the left part of the table"."""
 
     def __init__(self, found=True):
-        self.calls, self.found = [], found
+        self.calls, self.boxes, self.found = [], [], found
 
-    def __call__(self, image, step):
+    def __call__(self, image, step, box=None):
         self.calls.append(step.region)
+        self.boxes.append(box)
         if not self.found:
             return None, "nothing matches"
         mask = torch.zeros(image.shape[1], image.shape[2])
@@ -143,3 +144,14 @@ def test_ellipse_stays_inside_its_box_and_boxes_clamp_to_the_image():
     assert mask[:30].sum() == 0 and mask[60:].sum() == 0 and mask[:, :20].sum() == 0 and mask[:, 80:].sum() == 0
     assert mask[45, 50] == 1 and mask[30, 20] == 0  # centre in, corner out
     assert ellipse_mask((5, 5, 6, 6), 10, 10).sum() == 1
+
+
+def test_the_segmenter_is_given_the_plans_box_in_pixels_except_in_segmenter_mode():
+    image = photo()
+    height, width = image.shape[1:3]
+    step = EditStep("make the table red", "replace", "the table", "a red table", (100, 450, 300, 750))
+    segmenter = LargeRegion()
+    locate(image, step, "auto", segmenter)
+    locate(image, step, "segmenter", segmenter)
+    assert segmenter.boxes == [box_pixels(step.box, width, height), None]
+
