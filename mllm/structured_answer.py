@@ -28,24 +28,31 @@ class StructuredAnswerError(ValueError):
     """The answer is not the JSON that was asked for (the message is shown to the model in the repair turn)."""
 
 
+class _Undecodable(ValueError):
+    """No value starts here; ``closing`` is where its bracket closes in the candidate (skip to there)."""
+
+    def __init__(self, closing: int):
+        super().__init__("not JSON nor a literal")
+        self.closing = closing
+
+
 def _decode_at(candidate: str, start: int):
-    """The JSON (or Python-literal) value starting at `start`, or raise ValueError."""
+    """The JSON (or Python-literal) value starting at `start`, or raise _Undecodable."""
     decoder = json.JSONDecoder()
     try:
         return decoder.raw_decode(candidate[start:])[0]
-    except json.JSONDecodeError:
+    except ValueError:  # a syntax error, or an integer too long to convert
         pass
     tail = candidate[start:]
+    balanced = closing_index(tail, 0)
     end = max(tail.rfind("}"), tail.rfind("]"))
-    if end == -1:
-        raise ValueError("no closing bracket")
     # the balanced span first (one object among several), then up to the last bracket (a stray one inside)
-    for body in dict.fromkeys((tail[:closing_index(tail, 0)], tail[:end + 1])):
+    for body in dict.fromkeys((tail[:balanced], tail[:end + 1])) if end != -1 else ():
         try:
             return _repaired(body)
         except ValueError:
             continue
-    raise ValueError("not JSON nor a literal")
+    raise _Undecodable(start + balanced)
 
 
 def _repaired(body: str):
@@ -87,7 +94,9 @@ def extract_json(text: str):
                 break
             try:
                 return _decode_at(candidate, start)
-            except (ValueError, RecursionError):
+            except _Undecodable as undecodable:
+                blocked_until = undecodable.closing
+            except RecursionError:
                 blocked_until = closing_index(candidate, start)
     if saw_bracket:
         raise StructuredAnswerError("its JSON is cut off or malformed (no complete JSON object could be read)")
