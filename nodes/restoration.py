@@ -129,13 +129,10 @@ class GenAssist_Restore:
                      tuple(image.shape[-2:]), lq_size, scale)
             image = resize_to(image, *lq_size)
         tile_size = _tile_size(restorer, tile_size, tile_overlap, height, width)  # loads the restorer
-        retry = False
 
         def run(tile: int) -> torch.Tensor:
-            nonlocal retry
-            if retry:  # the first attempt ran out of memory and free_gpu_memory() unloaded every model
-                _load(restorer, tile, height, width)
-            retry = True
+            if tile != tile_size:  # the retry (halve_tile never gives the same size): free_gpu_memory()
+                _load(restorer, tile, height, width)  # unloaded every model after the first attempt's OOM
             return _restore_batch(restorer, image, reference, masks, seed, tile, tile_overlap, unique_id)
 
         # out of memory: free it and retry once with tiles half as large, as core's upscaler does
