@@ -23,6 +23,7 @@ from pathlib import Path
 import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 import torch
 from _roofline import device_name, peak_bandwidth, weight_bytes_per_token
+from _timing import sync, timed
 
 from genassist.mllm import decode_plan, static_decode  # noqa: E402
 from genassist.mllm.backend import GenerationSettings  # noqa: E402
@@ -54,11 +55,6 @@ class IdTokenizer:
 
     def get_vocab(self):
         return {}
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def build_model(args, device, dtype):
@@ -95,14 +91,7 @@ def copy_bandwidth(device, megabytes=512, repeats=10) -> float:
 
 
 def time_call(fn, device, repeats):
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(fn, device)[1] for _ in range(repeats))
 
 
 def bare_step_ms(model, device, repeats=20):

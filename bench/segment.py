@@ -30,17 +30,11 @@ from pathlib import Path
 
 import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 from _roofline import device_name, peak_bandwidth, weight_bytes_per_token
+from _timing import sync
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.segment")
 
-
-
-def _sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def official_sam(variant: str, device, dtype):
@@ -75,11 +69,11 @@ def bench_cache(variant: str, queries: int, device, dtype) -> dict:
     results = {}
     for label, max_items in (("uncached", 0), ("cached", 8)):
         predictor = SamPredictor(sam, FeatureCache(max_items))
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for box in boxes:
             predictor.masks_for_prompts(predictor.embed(image), [Prompt(box=box)])
-        _sync(device)
+        sync(device)
         results[label] = {"seconds": round(time.perf_counter() - start, 3),
                           "encoder_passes": predictor.cache.encoder_passes}
     return {"variant": spec.variant, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
@@ -161,10 +155,10 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
     stages, first_call, answers, ran = {}, {}, {}, {}
 
     def timed(name, fn, *args):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         out = fn(*args)
-        _sync(device)
+        sync(device)
         stages[name] = round(time.perf_counter() - start, 4)
         first_call.setdefault(name, stages[name])
         return out

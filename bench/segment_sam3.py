@@ -13,12 +13,7 @@ boxes does the same work), plus SAM ViT-H's measured encoder (once per image) an
 
 import time
 
-
-def _sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from _timing import sync
 
 
 def sam3_shaped(device, dtype, small: bool = False):
@@ -66,19 +61,19 @@ def bench_sam3(device, dtype, queries: int, small: bool = False) -> dict:
     for label, count, max_items in (("one_query", 1, 8), ("n_queries_cached", queries, 8),
                                     ("n_queries_uncached", queries, 0)):
         runner = Sam3Runner(model, processor, FeatureCache(max_items))
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for phrase in phrases[:count]:
             runner.segment(image, phrase, 0.5)
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - start
         results[label] = {"queries": count, "seconds": round(seconds, 4), "per_query_s": round(seconds / count, 4),
                           "encoder_passes": runner.cache.encoder_passes}
     runner = Sam3Runner(model, processor, FeatureCache(8))
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     runner.vision_features(image)
-    _sync(device)
+    sync(device)
     encoder = time.perf_counter() - start
     cuda = device.type == "cuda"
     result = {"device": torch.cuda.get_device_name(device) if cuda else "cpu",

@@ -9,25 +9,16 @@ Prints one JSON line per case: milliseconds, best of --repeat calls (each miss w
 import argparse
 import hashlib
 import json
-import time
 
 import _pack  # noqa: F401  (registers the pack as ``genassist``)
 import torch
+from _timing import timed
 
 from genassist.mllm.vision_cache import DEFAULT_IMAGES, FeatureCache
 
 
 def best_ms(calls, device: torch.device) -> float:
-    best = float("inf")
-    for call in calls:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        call()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    return min(timed(call, device)[1] for call in calls) * 1e3
 
 
 def host_hash(tensor: torch.Tensor) -> str:
@@ -68,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with torch.inference_mode():  # as the encoders ask (with gradients on, the cache shares nothing)
+        main()
