@@ -66,10 +66,8 @@ def build_models(work: Path, device, dtype, tiny: bool, pipelines) -> dict:
     if "lisa_inpaint" in pipelines:
         llava = build_llava(tokenizer, device, dtype, tiny, image_size=224, with_mlp=False)
         sam, spec = official_sam("vit_b" if tiny else "vit_h", device, dtype)
-        hidden = llava.spec.hidden_size
-        fcs = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
-                                                       torch.nn.Linear(hidden, 256), torch.nn.Dropout(0.0))])
-        lisa = lisa_lib.LisaModel(llava, sam.to("cpu"), fcs.to(dtype), tokenizer, "LISA-7B-shaped", spec).eval()
+        fcs = lisa_lib.text_hidden_fcs(llava.spec.hidden_size).to(dtype)
+        lisa = lisa_lib.LisaModel(llava, sam.to("cpu"), fcs, tokenizer, "LISA-7B-shaped", spec).eval()
         lisa_lib.eos_ids = lambda *args, **kwargs: []  # decode exactly the token budget ...
         plain = lisa.generate_ids
         lisa.generate_ids = lambda *args, **kwargs: plain(*args, **kwargs) + [lisa.seg_id]  # ... then [SEG]

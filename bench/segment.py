@@ -111,11 +111,10 @@ def llava_parts(vocab: int, device, dtype, small: bool, image_size: int = 224, w
 def lisa_shaped(device, dtype, small: bool = False):
     """LisaModel with LISA-7B's shapes (or small ones, for a CPU smoke run) and random weights, built
     directly on the device."""
-    import torch
     from transformers import AutoTokenizer
 
     from genassist.mllm.legacy_llava import LegacyLlava, LegacyLlavaSpec
-    from genassist.segmentation.lisa import LisaModel
+    from genassist.segmentation.lisa import LisaModel, text_hidden_fcs
     from harness import host
 
     tokenizer = AutoTokenizer.from_pretrained(str(host.comfy_dir() / "comfy" / "text_encoders" / "llama_tokenizer"))
@@ -127,9 +126,7 @@ def lisa_shaped(device, dtype, small: bool = False):
                            template="llava_v1")
     llava = LegacyLlava(spec, lm, projector, vision)
     sam, _ = official_sam("vit_b" if small else "vit_h", device, dtype)
-    fcs = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
-                                                   torch.nn.Linear(hidden, 256), torch.nn.Dropout(0.0))])
-    return LisaModel(llava, sam, fcs.to(device, dtype), tokenizer, spec.name).eval()
+    return LisaModel(llava, sam, text_hidden_fcs(hidden).to(device, dtype), tokenizer, spec.name).eval()
 
 
 def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("eager", "auto"),

@@ -75,11 +75,15 @@ def seg_mask_logits(predictor: SamPredictor, text_hidden_fcs: nn.ModuleList, ima
     return predictor.masks_for_tokens(predictor.embed(image), tokens)
 
 
+def text_hidden_fcs(hidden: int, out_dim: int = 256) -> nn.ModuleList:
+    """LISA's [SEG] projection (Linear H->H, ReLU, Linear H->out, Dropout 0), freshly initialised."""
+    return nn.ModuleList([nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(hidden, out_dim), nn.Dropout(0.0))])
+
+
 def build_text_hidden_fcs(state: dict) -> nn.ModuleList:
-    """LISA's [SEG] projection (Linear H->H, ReLU, Linear H->out, Dropout 0), strictly loaded."""
-    hidden, out_dim = state["0.0.weight"].shape[1], state["0.2.weight"].shape[0]
-    fcs = nn.ModuleList([nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
-                                       nn.Linear(hidden, out_dim), nn.Dropout(0.0))])
+    """The [SEG] projection of a checkpoint, its sizes read from the weights, strictly loaded."""
+    fcs = text_hidden_fcs(state["0.0.weight"].shape[1], state["0.2.weight"].shape[0])
     fcs.load_state_dict(state, strict=True)
     return fcs
 
