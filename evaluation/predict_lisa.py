@@ -3,16 +3,13 @@ a sentence query as "{text} Please output segmentation mask.", a short one as "W
 Please output segmentation mask."; the mask is the first [SEG]'s logits > 0 at the image's size (empty when
 the answer has no [SEG]). Resumable and per-item failures recorded, like the workflow runner."""
 
-import os
-
 import numpy as np
 import torch
 from PIL import Image
 
 from ..segmentation.lisa import load_lisa
-from .progress import Progress
 from .workflow_bind import Task
-from .workflow_runner import FailureLog
+from .workflow_runner import Outcomes, save_png
 
 REQUEST = "Please output segmentation mask."
 
@@ -29,13 +26,6 @@ def predict_mask(model, image: Image.Image, question: str) -> np.ndarray:
     return (result.logits[0] > 0).numpy()
 
 
-def save_mask(mask: np.ndarray, task: Task) -> None:
-    task.output.parent.mkdir(parents=True, exist_ok=True)
-    temp = task.output.with_name(task.output.name + ".part")
-    Image.fromarray(mask.astype(np.uint8) * 255).save(temp, format="PNG")
-    os.replace(temp, task.output)
-
-
 def predict_reasonseg_lisa(tasks: list[Task], lisa_folder: str, vision_tower: str, predictions,
                            device: str = "cpu", dtype: str = "float32", stream=None) -> dict:
     pending = [t for t in tasks if not t.output.is_file()]
@@ -43,21 +33,15 @@ def predict_reasonseg_lisa(tasks: list[Task], lisa_folder: str, vision_tower: st
     if not pending:
         return summary
     model = load_lisa(lisa_folder, vision_tower, dtype=getattr(torch, dtype)).to(device)
-    failures = FailureLog(predictions)
-    progress = Progress(len(pending), stream)
+    outcomes = Outcomes(predictions, len(pending), stream)
     for task in pending:
         try:
             with Image.open(task.files["image"]) as loaded:
                 image = loaded.convert("RGB")
             question = lisa_val_question(task.texts["query"], task.texts["type"] == "sentence")
-            save_mask(predict_mask(model, image, question), task)
+            save_png(Image.fromarray(predict_mask(model, image, question).astype(np.uint8) * 255), task.output)
         except Exception as err:  # noqa: BLE001 - one item's failure is recorded, the run goes on
-            failures.record(task.key, f"{type(err).__name__}: {err}")
-            summary["failed"] += 1
-            progress.step(task.key, f"FAILED ({err})")
-            continue
-        failures.record(task.key, None)
-        summary["done"] += 1
-        progress.step(task.key)
-    summary["failures"] = dict(failures.entries)
-    return summary
+            outcomes.failed(task, f"{type(err).__name__}: {err}")
+        else:
+            outcomes.done(task)
+    return {**summary, **outcomes.counts, "failures": dict(outcomes.failures.entries)}

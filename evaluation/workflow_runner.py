@@ -19,14 +19,17 @@ from .workflow_bind import BoundWorkflow, Task
 FAILURES_FILE = "failures.json"
 
 
-def save_prediction(data: bytes, task: Task) -> None:
+def save_png(image: Image.Image, path: Path) -> None:
     """Write atomically (temp + rename), so a half-written file never counts as finished."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".part")
+    image.save(temp, format="PNG")
+    os.replace(temp, path)
+
+
+def save_prediction(data: bytes, task: Task) -> None:
     with Image.open(io.BytesIO(data)) as image:
-        converted = image.convert("L" if task.kind == "mask" else "RGB")
-    task.output.parent.mkdir(parents=True, exist_ok=True)
-    temp = task.output.with_name(task.output.name + ".part")
-    converted.save(temp, format="PNG")
-    os.replace(temp, task.output)
+        save_png(image.convert("L" if task.kind == "mask" else "RGB"), task.output)
 
 
 def run_task(client: ComfyClient, workflow: BoundWorkflow, task: Task) -> None:
@@ -57,17 +60,40 @@ class FailureLog:
             self.path.write_text(json.dumps(self.entries, indent=2))
 
 
+class Outcomes:
+    """What each item of a run came to, kept in one place for every worker: failures.json, the progress
+    line and the counts."""
+
+    def __init__(self, predictions, total: int, stream=None):
+        self.failures = FailureLog(predictions)
+        self.progress = Progress(total, stream)
+        self.counts = {"done": 0, "failed": 0}
+        self._lock = threading.Lock()
+
+    def done(self, task: Task, status: str = "ok") -> None:
+        self.failures.record(task.key, None)
+        self._count("done")
+        self.progress.step(task.key, status)
+
+    def failed(self, task: Task, error: str, server: str = "") -> None:
+        self.failures.record(task.key, error, server)
+        self._count("failed")
+        self.progress.step(task.key, f"FAILED ({error})")
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self.counts[outcome] += 1
+
+
 def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str], predictions,
                  timeout: float = 600.0, stream=None) -> dict:
     """Returns {"total", "skipped", "done", "failed", "failures": {key: error}, "servers_down": [...]}."""
     clients = [ComfyClient(url, timeout=timeout) for url in servers]
     if not clients:
         raise ValueError("give at least one --server URL of a running ComfyUI")
-    failures = FailureLog(predictions)
     pending = [t for t in tasks if not t.output.is_file()]
     work = TaskPool(pending)
-    progress = Progress(len(pending), stream)
-    counts = {"done": 0, "failed": 0}
+    outcomes = Outcomes(predictions, len(pending), stream)
     down: list[str] = []
     lock = threading.Lock()
 
@@ -81,15 +107,9 @@ def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str],
                     down.append(f"{client.url}: {err}")
                 return
             except Exception as err:  # noqa: BLE001 - one item's failure is recorded, the run goes on
-                failures.record(task.key, f"{type(err).__name__}: {err}", client.url)
-                with lock:
-                    counts["failed"] += 1
-                progress.step(task.key, f"FAILED ({err})")
+                outcomes.failed(task, f"{type(err).__name__}: {err}", client.url)
             else:
-                failures.record(task.key, None)
-                with lock:
-                    counts["done"] += 1
-                progress.step(task.key, f"ok on {client.url}")
+                outcomes.done(task, f"ok on {client.url}")
             work.finished()
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
@@ -98,11 +118,9 @@ def run_workflow(tasks: list[Task], workflow: BoundWorkflow, servers: list[str],
     for thread in threads:
         thread.join()
     for task in work.left():  # every server went down: what is left is recorded, not dropped
-        failures.record(task.key, "no server left: " + "; ".join(down))
-        counts["failed"] += 1
-        progress.step(task.key, "FAILED (no server left)")
-    return {"total": len(tasks), "skipped": len(tasks) - len(pending), **counts,
-            "failures": dict(failures.entries), "servers_down": down}
+        outcomes.failed(task, "no server left: " + "; ".join(down))
+    return {"total": len(tasks), "skipped": len(tasks) - len(pending), **outcomes.counts,
+            "failures": dict(outcomes.failures.entries), "servers_down": down}
 
 
 class TaskPool:
