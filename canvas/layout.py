@@ -67,18 +67,15 @@ def layout_tiles(source_width: int, source_height: int, left: int, top: int, rig
     if max(width, height) > MAX_CANVAS_SIDE:
         raise ValueError(f"the canvas would be {width}x{height} px; at most {MAX_CANVAS_SIDE} px per side "
                          "(MAX_CANVAS_SIDE): use smaller margins")
-    parts = {name: math.ceil(length / step) for name, length in
-             (("left", left), ("right", right), ("top", top), ("bottom", bottom), ("w", source_width),
-              ("h", source_height))}
-    side_cols, side_rows = parts["left"] + parts["right"], parts["top"] + parts["bottom"]
-    count = side_cols * parts["h"] + side_rows * parts["w"] + side_cols * side_rows
-    if count > MAX_TILES:
-        raise ValueError(f"this layout needs {count} tiles; at most {MAX_TILES} (MAX_TILES) are allowed: use a "
-                         "larger tile_size, less overlap or smaller margins")
     source = Rect(left, top, source_width, source_height)
     columns = {"left": _outward(0, left, step, True), "right": _outward(source.right, right, step, False)}
     rows = {"up": _outward(0, top, step, True), "down": _outward(source.bottom, bottom, step, False)}
     src_cols, src_rows = _along(left, source_width, step), _along(top, source_height, step)
+    side_cols, side_rows = sum(map(len, columns.values())), sum(map(len, rows.values()))
+    count = side_cols * len(src_rows) + side_rows * len(src_cols) + side_cols * side_rows
+    if count > MAX_TILES:  # checked on the spans (a few thousand at most) before any tile is made
+        raise ValueError(f"this layout needs {count} tiles; at most {MAX_TILES} (MAX_TILES) are allowed: use a "
+                         "larger tile_size, less overlap or smaller margins")
 
     keyed = []  # (ring, corner?, nearness to an edge, side order, position, Tile)
     for order, side in enumerate(("left", "right")):
