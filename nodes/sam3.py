@@ -8,6 +8,7 @@ from ..segmentation.encoder_memory import sam3_activation_bytes
 from ..segmentation.sam3 import (
     DEFAULT_THRESHOLD,
     QUERY_MODES,
+    SAM3_CACHE_IMAGES,
     Sam3Runner,
     load_sam3,
     sam3_classes,
@@ -68,7 +69,7 @@ class LoadSAM3:
         sam3, processor = load_sam3(folder, torch_dtype)
         patcher = wrap_model(ModelContainer(sam3), role="model", label=f"SAM 3 {model}")
         # Two images: SAM 3's cached features (FPN maps at 1008 px) are ~100 MB each, kept on the device.
-        runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=2), model_id=folder)
+        runner = Sam3Runner(sam3, processor, LoggingCache(f"3 {model}", max_items=SAM3_CACHE_IMAGES), model_id=folder)
         log.info("GenAssist: loaded SAM 3 %s (%s)", model, torch_dtype)
         return (Sam3Segmenter(runner, patcher, model, score_threshold, query,
                               sam3_activation_bytes(sam3.config, torch_dtype)),)

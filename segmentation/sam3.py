@@ -13,7 +13,7 @@ import torch
 
 from ..mllm.vision_cache import FeatureCache
 from .noun_phrase import noun_phrase
-from .sam_cache import SAM_CACHE_IMAGES, image_key
+from .sam_cache import image_key
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,16 @@ def phrase_for(query: str, mode: str = "noun phrase") -> str:
     return noun_phrase(query) if mode == "noun phrase" else " ".join(query.split())
 
 
+SAM3_CACHE_IMAGES = 2  # images whose vision features are kept per model (a feature pyramid, far larger than SAM's)
+
+
 class Sam3Runner:
     """One SAM 3 model and processor, with the per-image cache of vision features."""
 
     def __init__(self, model, processor, cache: FeatureCache | None = None, model_id: str = "sam3"):
         self.model = model
         self.processor = processor
-        self.cache = cache if cache is not None else FeatureCache(SAM_CACHE_IMAGES)
+        self.cache = cache if cache is not None else FeatureCache(SAM3_CACHE_IMAGES)
         self.model_id = model_id
 
     def _param(self) -> torch.Tensor:
