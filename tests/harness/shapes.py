@@ -42,15 +42,22 @@ def masks() -> dict[str, torch.Tensor | None]:
     }
 
 
+# what every node that takes one must accept (README "How odd tensors are read"): alpha dropped, grey
+# widened, NaN/inf clamped; a mask of another size resized, one mask shared by the batch
+ORDINARY_IMAGES = ("24x32", "RGBA", "1 channel", "NaN/inf")
+ORDINARY_MASKS = ("none", "same size", "other size 7x5", "1x1", "empty", "full", "[H,W]", "NaN/inf", "[B,1,H,W]")
+
 _SHAPE = re.compile(r"\d+x\d+|batch")
 
 
-def outcome(tally: Tally, node: str, names: tuple[str, ...], fn, *args, **kwargs):
+def outcome(tally: Tally, node: str, names: tuple[str, ...], fn, *args, must_work: bool = False, **kwargs):
     """Run one combination: the outputs, or None after a ValueError whose message names one of `names` and
-    a shape. Any other exception (an internal error) is counted and fails the test."""
+    a shape (never for a must_work combination). Any other exception (an internal error) is counted and
+    fails the test."""
     result = tally.call(node, (ValueError,), fn, *args, **kwargs)
     if result is None:
         message = str(tally.last_error)
+        assert not must_work, f"{node} refused an input it must accept: {message}"
         assert any(name in message for name in names) and _SHAPE.search(message), message
         return None
     for value in result:
