@@ -61,6 +61,9 @@ def _without_box(step) -> tuple:
     return step.instruction, step.action, step.region, step.prompt
 
 
+_EXAMPLE_STEPS = frozenset(_without_box(step) for step in EXAMPLE_PLAN.steps)  # echoed = not planned
+
+
 def parse_plan_answer(text: str, max_steps: int) -> EditPlan:
     """The plan in a model's answer; StructuredAnswerError (shown to the model) when it is unusable."""
     if not (text or "").strip():
@@ -69,8 +72,7 @@ def parse_plan_answer(text: str, max_steps: int) -> EditPlan:
         plan = plan_from_value(extract_json(text), max_steps)
     except PlanError as error:
         raise StructuredAnswerError(str(error)) from None
-    example = {_without_box(step) for step in EXAMPLE_PLAN.steps}
-    if any(_without_box(step) in example for step in plan.steps):
+    if any(_without_box(step) in _EXAMPLE_STEPS for step in plan.steps):
         raise StructuredAnswerError("it repeats the example plan instead of planning this request")
     return plan
 

@@ -3,19 +3,19 @@ RuntimeErrors deep inside the model."""
 
 import torch
 
-from ._tensors import _shape
+from ._tensors import describe_shape
 
 
 def _entry_tensor(entry, name: str, index: int) -> torch.Tensor:
     if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], dict)):
         raise ValueError(f"{name}[{index}] must be a [tensor [batch, tokens, width], dict] pair as a CONDITIONING "
-                         f"holds, got {_shape(entry)}")
+                         f"holds, got {describe_shape(entry)}")
     tensor = entry[0]
     if not isinstance(tensor, torch.Tensor) or tensor.dim() != 3 or min(tensor.shape) < 1:
         raise ValueError(f"{name}[{index}] must hold a tensor [batch, tokens, width] with at least one of each, "
-                         f"got {_shape(tensor)}")
+                         f"got {describe_shape(tensor)}")
     if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name}[{index}] ({_shape(tensor)}) holds NaN or infinite values")
+        raise ValueError(f"{name}[{index}] ({describe_shape(tensor)}) holds NaN or infinite values")
     return tensor
 
 
@@ -26,17 +26,17 @@ def extra_conditioning(conditioning, width: int, batch: int, name: str = "condit
     `batch` (one per image: `per_item` picks it); any other batch, another width, another rank, a
     non-finite tensor, an empty list or another type is a ValueError naming the input and the shapes."""
     if not isinstance(conditioning, (list, tuple)) or not conditioning:
-        what = "an empty list" if isinstance(conditioning, (list, tuple)) else _shape(conditioning)
+        what = "an empty list" if isinstance(conditioning, (list, tuple)) else describe_shape(conditioning)
         raise ValueError(f"{name} must be a CONDITIONING, a list of [tensor [batch, tokens, width], dict] pairs, "
                          f"got {what}")
     for index, entry in enumerate(conditioning):
         tensor = _entry_tensor(entry, name, index)
         if tensor.shape[-1] != width:
-            raise ValueError(f"{name}[{index}] is {_shape(tensor)}, {tensor.shape[-1]} wide, but this model's "
+            raise ValueError(f"{name}[{index}] is {describe_shape(tensor)}, {tensor.shape[-1]} wide, but this model's "
                              f"text conditioning is {width} wide: make it with the same model family "
                              "(e.g. SD1.5 768, SDXL 2048)")
         if tensor.shape[0] not in (1, batch):
-            raise ValueError(f"{name}[{index}] holds a batch of {tensor.shape[0]} ({_shape(tensor)}) but the image "
+            raise ValueError(f"{name}[{index}] holds a batch of {tensor.shape[0]} ({describe_shape(tensor)}) but the image "
                              f"batch is {batch}: give one conditioning, or one per image")
     return list(conditioning)
 

@@ -86,12 +86,7 @@ def retry_on_oom(run: Callable[[S], T], size: S, shrink: Callable[[S], S | None]
         raise out_of_memory_error(f"{what} at {describe(size)}", reason, advice)
     log.warning("GenAssist: out of GPU memory in %s at %s (%s); freed memory, retrying once at %s",
                 what, describe(size), reason, describe(smaller))
-    try:
-        result = run(smaller)
-    except OOM_TYPES as error:
-        reason = oom_summary(error)
-    else:
-        log.info("GenAssist: %s succeeded at %s after the out-of-memory retry", what, describe(smaller))
-        return result
-    free_gpu_memory()
-    raise out_of_memory_error(f"{what} at {describe(size)} and again at {describe(smaller)}", reason, advice)
+    result = fail_on_oom(lambda: run(smaller), f"{what} at {describe(size)} and again at {describe(smaller)}",
+                         advice)
+    log.info("GenAssist: %s succeeded at %s after the out-of-memory retry", what, describe(smaller))
+    return result

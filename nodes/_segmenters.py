@@ -195,16 +195,16 @@ class Sam3Segmenter:
     kind = "sam3"
 
     def __init__(self, runner: Sam3Runner, patcher, name: str, threshold: float = DEFAULT_THRESHOLD,
-                 query_mode: str = "noun phrase", activation: int = 0):
+                 query_mode: str = "noun phrase", activation_bytes: int = 0):
         self.runner = runner
         self.patcher = patcher
         self.name = name
         self.threshold = threshold
         self.query_mode = query_mode
-        self.activation = activation
+        self.activation_bytes = activation_bytes
 
     def _run(self, image, phrase: str, box):
-        load_for_inference(self.patcher, self.activation)
+        load_for_inference(self.patcher, self.activation_bytes)
         return self.runner.segment(image, phrase, self.threshold, box=box)
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 
-def _shape(tensor) -> str:
+def describe_shape(tensor) -> str:
     return "x".join(str(side) for side in tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
 
 
@@ -23,7 +23,7 @@ def as_rgb(image: torch.Tensor, name: str = "image") -> torch.Tensor:
     if (not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] not in (1, 3, 4)
             or min(image.shape[:3]) < 1):
         raise ValueError(f"{name} must be an IMAGE [batch, height, width, channels] with 1, 3 or 4 channels "
-                         f"and at least 1 px, got {_shape(image)}")
+                         f"and at least 1 px, got {describe_shape(image)}")
     image = finite(image.float().cpu())
     if image.shape[-1] == 1:
         return image.expand(-1, -1, -1, 3).contiguous()
@@ -38,7 +38,7 @@ def as_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
         elif mask.dim() == 4 and 1 in (mask.shape[1], mask.shape[3]):
             mask = mask.squeeze(1) if mask.shape[1] == 1 else mask.squeeze(3)
     if not isinstance(mask, torch.Tensor) or mask.dim() != 3 or min(mask.shape) < 1:
-        raise ValueError(f"{name} must be a MASK [batch, height, width] of at least 1 px, got {_shape(mask)}")
+        raise ValueError(f"{name} must be a MASK [batch, height, width] of at least 1 px, got {describe_shape(mask)}")
     return finite(mask.float().cpu())
 
 
@@ -51,8 +51,8 @@ def mask_for(image: torch.Tensor, mask: torch.Tensor | None, name: str = "mask")
         return torch.zeros(batch, height, width)
     mask = as_mask(mask, name)
     if mask.shape[0] not in (1, batch):
-        raise ValueError(f"{name} holds {mask.shape[0]} masks ({_shape(mask)}) but the image batch is {batch} "
-                         f"({_shape(image)}); give one mask, or one per image")
+        raise ValueError(f"{name} holds {mask.shape[0]} masks ({describe_shape(mask)}) but the image batch is {batch} "
+                         f"({describe_shape(image)}); give one mask, or one per image")
     if mask.shape[1:] != (height, width):
         mask = F.interpolate(mask.unsqueeze(1), size=(height, width), mode="bilinear",
                              align_corners=False).squeeze(1)
@@ -66,7 +66,7 @@ def same_batch(node: str, **tensors: torch.Tensor) -> list[torch.Tensor]:
     ValueError naming each input and its shape."""
     batch = max(t.shape[0] for t in tensors.values())
     if any(t.shape[0] not in (1, batch) for t in tensors.values()):
-        shapes = ", ".join(f"{name} {_shape(t)}" for name, t in tensors.items())
+        shapes = ", ".join(f"{name} {describe_shape(t)}" for name, t in tensors.items())
         raise ValueError(f"{node}: batch sizes do not match ({shapes}); give one item or {batch} for each input")
     return [t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 else t for t in tensors.values()]
 
