@@ -158,6 +158,41 @@ def test_well_formed_grounding_answers_parse_to_pixels(tally, found, fence):
     assert [o.box for o in objects] == [(b[0] * 2.0, b[1] * 0.5, b[2] * 2.0, b[3] * 0.5) for _, b in found]
 
 
+WIDTH, HEIGHT = 2000, 500
+plain_labels = st.from_regex(r"[a-z][a-z ]{0,10}[a-z]", fullmatch=True)
+
+
+def native_answer(convention: str, found) -> tuple[str, list]:
+    """found [(label, box in 0..1000)] written as a model of that convention answers, and the pixel boxes
+    (on a WIDTH x HEIGHT image) the answer stands for."""
+    def pixels(box, scale):  # box in the answer's units, scale = units per image side
+        return (box[0] * WIDTH / scale, box[1] * HEIGHT / scale, box[2] * WIDTH / scale, box[3] * HEIGHT / scale)
+
+    if convention == "loc1024":  # <loc y0><loc x0><loc y1><loc x1> label, bins of 1/1024
+        locs = [[v * 1024 // 1000 for v in b] for _, b in found]
+        text = "\n".join("".join(f"<loc{v:04d}>" for v in (y0, x0, y1, x1)) + f" {label}"
+                         for (label, _), (x0, y0, x1, y1) in zip(found, locs))
+        return text, [pixels(b, 1024) for b in locs]
+    if convention == "internvl":  # <ref>label</ref><box>[[x0, y0, x1, y1]]</box>, 0..1000
+        return "".join(f"<ref>{label}</ref><box>[{b}]</box>" for label, b in found), [pixels(b, 1000) for _, b in found]
+    # JSON objects in the asked units: fractions of the side (0-1) or pixels
+    expected = [pixels(b, 1000) for _, b in found]
+    boxes = [[v / 1000 for v in b] for _, b in found] if convention == "0-1" else [list(b) for b in expected]
+    text = dumps({"objects": [{"label": label, "box": b} for (label, _), b in zip(found, boxes)]})
+    return text, expected
+
+
+@FUZZ
+@given(st.lists(st.tuples(plain_labels, well_formed_boxes()), min_size=1, max_size=5),
+       st.sampled_from(["0-1", "pixels", "loc1024", "internvl"]))
+def test_well_formed_answers_in_each_convention_parse_to_pixels(tally, found, convention):
+    text, expected = native_answer(convention, found)
+    objects, _ = tally.call(f"grounding answer ({convention}, well formed)", (), parse_grounding, text,
+                            frame_for(convention, WIDTH, HEIGHT))
+    assert [o.label for o in objects] == [label for label, _ in found]
+    assert [o.box for o in objects] == [pytest.approx(box) for box in expected]
+
+
 @FUZZ
 @given(hostile_json(st.one_of(st.dictionaries(st.sampled_from(["[SEG]", "<im_start>", "<im_end>"]),
                                               st.one_of(st.integers(0, 40000), json_values), max_size=3),
