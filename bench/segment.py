@@ -142,6 +142,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
     from genassist.mllm.backend import GenerationSettings
     from genassist.mllm.image_tokens import splice_image_features
     from genassist.segmentation import lisa as lisa_module
+    from genassist.segmentation.lisa import seg_hidden_positions
 
     model = lisa_shaped(device, dtype, small)
     lisa_module.eos_ids = lambda *args, **kwargs: []  # random weights: decode exactly answer_tokens tokens
@@ -176,7 +177,7 @@ def bench_lisa(device, dtype, answer_tokens: int, small: bool = False, paths=("e
         with torch.inference_mode():
             full_embeds, index_map = splice_image_features(full, embed_tokens, [features])
             hidden = timed("seg_hidden_pass", model.last_hidden_states, full_embeds)
-            token = model.text_hidden_fcs[0](hidden[index_map[-1:] - 1])
+            token = model.text_hidden_fcs[0](hidden[seg_hidden_positions(full, index_map, model.seg_id)])
         predictor = model.predictor
         embedding = timed("sam_encoder", predictor.embed, image)
         timed("sam_decoder", predictor.masks_for_tokens, embedding, token)
