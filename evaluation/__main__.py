@@ -26,7 +26,7 @@ def register_pack(pack_dir: Path) -> None:
 
 def cli_module():
     package = __package__ or ""
-    if package.endswith(".evaluation") and "." in package:  # already inside the pack's package
+    if package.endswith(".evaluation"):  # already inside the pack's package
         return importlib.import_module(package + ".cli")
     register_pack(Path(__file__).resolve().parents[1])
     return importlib.import_module(f"{PACK_NAME}.evaluation.cli")

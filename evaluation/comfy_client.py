@@ -42,7 +42,7 @@ class ComfyClient:
         except urllib.error.HTTPError as err:
             body = err.read().decode(errors="replace")
             raise GraphFailed(f"{self.url}: HTTP {err.code}: {body[:1500]}") from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
+        except OSError as err:  # URLError, refused or reset connections and timeouts are all OSErrors
             raise ServerDown(f"{self.url} is unreachable: {err}") from None
 
     def get_json(self, route: str, timeout: float = 60.0):

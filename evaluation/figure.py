@@ -1,6 +1,7 @@
 """A figure of the best and worst items side by side (PIL only): each row shows a best item on the left
 and a worst item on the right, each as a strip of panels under a one-line label."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,10 @@ GAP = 6
 
 
 def overlay(image: Image.Image, mask: np.ndarray, color, ignore: np.ndarray | None = None) -> Image.Image:
-    """The image with the mask tinted (60% colour, as LISA's visualisation), ignored pixels in red."""
+    """The image with the mask (at the image's size) tinted (60% colour, as LISA's visualisation), ignored
+    pixels in red."""
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
     out = base.copy()
-    if mask.shape != base.shape[:2]:
-        mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(image.size, Image.NEAREST)) > 127
     out[mask] = base[mask] * 0.4 + np.array(color, np.float32) * 0.6
     if ignore is not None:
         out[ignore] = base[ignore] * 0.4 + np.array((255, 0, 0), np.float32) * 0.6
@@ -45,9 +45,7 @@ def best_and_worst(best: list[Image.Image], worst: list[Image.Image], path: Path
     draw = ImageDraw.Draw(canvas)
     draw.text((GAP, 0), "best", fill="black")
     draw.text((2 * GAP + column, 0), "worst", fill="black")
-    for index, (left, right) in enumerate(zip(best + [None] * rows, worst + [None] * rows)):
-        if index >= rows:
-            break
+    for index, (left, right) in enumerate(itertools.zip_longest(best, worst)):
         y = LABEL_HEIGHT + index * row_height
         if left is not None:
             canvas.paste(left, (GAP, y))
