@@ -6,8 +6,10 @@ import subprocess
 from pathlib import Path
 
 from harness import host
+from harness.pack import LIBRARIES
 
-PACK_PARTS = ("__init__.py", "pyproject.toml", "nodes", "mllm", "restoration", "web", "example_workflows")
+# what an installed copy of the pack holds: its entry point, the nodes, every library package, the web files
+PACK_PARTS = ("__init__.py", "pyproject.toml", "nodes", *LIBRARIES, "web", "example_workflows")
 
 
 def quick_test(custom_nodes: Path, tmp_path: Path, name: str = host.PACK_NAME) -> str:
