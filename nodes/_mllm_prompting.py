@@ -32,11 +32,12 @@ def generation_settings(seed: int, max_new_tokens: int, temperature: float, top_
                               top_p=float(top_p), seed=int(seed))
 
 
-GENERATION_INPUTS = {
-    "seed": types.seed_input("Sampling seed: the same "
-                     "inputs and seed give the same answer."),
-    "max_new_tokens": ("INT", {"default": 512, "min": 8, "max": 8192, "tooltip": "Longest answer, in tokens "
-                               "(thinking models need more)."}),
-    "temperature": ("FLOAT", {"default": 0.2, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "0 = greedy "
-                              "(always the likeliest word); higher = more varied. LLMGA uses 0.2."}),
-}
+def generation_inputs(*overrides) -> list:
+    """seed, max_new_tokens and temperature, in that order; an override replaces one of them in place."""
+    return types.with_overrides([
+        types.seed_input("Sampling seed: the same inputs and seed give the same answer."),
+        types.io.Int.Input("max_new_tokens", default=512, min=8, max=8192,
+                           tooltip="Longest answer, in tokens (thinking models need more)."),
+        types.io.Float.Input("temperature", default=0.2, min=0.0, max=2.0, step=0.05,
+                             tooltip="0 = greedy (always the likeliest word); higher = more varied. LLMGA uses 0.2."),
+    ], *overrides)

@@ -6,6 +6,8 @@ import os
 import pkgutil
 import sys
 
+from ._types import ComfyExtension
+
 log = logging.getLogger("GenAssist")
 
 _PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,9 +20,9 @@ def _fix_hint(error: BaseException) -> str:
     return "see the traceback above; the other GenAssist nodes are unaffected"
 
 
-def load_node_modules() -> tuple[dict, dict]:
-    classes: dict = {}
-    names: dict = {}
+def load_node_modules() -> list:
+    """The V3 node classes of every capability module (``NODES`` of nodes/<name>.py), in module order."""
+    found: dict = {}
     package = __name__.rsplit(".", 1)[0]
     here = os.path.dirname(os.path.abspath(__file__))
     for info in sorted(pkgutil.iter_modules([here]), key=lambda m: m.name):
@@ -32,10 +34,20 @@ def load_node_modules() -> tuple[dict, dict]:
             log.exception("GenAssist: nodes/%s.py failed to load (%s). Fix: %s",
                           info.name, error, _fix_hint(error))
             continue
-        for node_id in getattr(module, "NODE_CLASS_MAPPINGS", {}):
-            if node_id in classes:
+        for node in getattr(module, "NODES", ()):
+            node_id = node.GET_SCHEMA().node_id
+            if node_id in found:
                 raise RuntimeError(f"GenAssist: node id {node_id} defined twice (nodes/{info.name}.py)")
-        classes.update(getattr(module, "NODE_CLASS_MAPPINGS", {}))
-        names.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
-    log.info("GenAssist: %d nodes loaded", len(classes))
-    return classes, names
+            found[node_id] = node
+    log.info("GenAssist: %d nodes loaded", len(found))
+    return list(found.values())
+
+
+class GenAssistExtension(ComfyExtension):
+    """The pack as one V3 extension. Nothing is done in on_load: ComfyUI 0.3.75 never calls it."""
+
+    def __init__(self, nodes: list):
+        self.nodes = nodes
+
+    async def get_node_list(self) -> list:
+        return list(self.nodes)

@@ -7,70 +7,79 @@ from ..mllm.backend import Message
 from ..mllm.parsing import AnswerError, mgie_clean, parse_generation_answer
 from ..mllm.task_prompts import MGIE_NO_REPEAT_NGRAM, STYLES, TASKS, build_request, mgie_request
 from . import _types as types
-from ._mllm_prompting import GENERATION_INPUTS, generation_settings, pil_batch
+from ._mllm_prompting import generation_inputs, generation_settings, pil_batch
+from ._types import io
 
 log = logging.getLogger("GenAssist")
+CATEGORY = "GenAssist/Prompting"
 
 _BATCH_NOTE = (" An IMAGE batch of B gives B answers (list outputs: downstream nodes run once per item); "
                "no image gives one.")
 
 
-class RefinePrompt:
-    DESCRIPTION = ("LLMGA prompt refiner: an MLLM writes the detailed generation prompt for a task — generate "
-                   "from keywords, a similar image from a photo, the full-image caption for inpainting or "
-                   "outpainting (the masked region is shown to the model in black), or the source and "
-                   "target captions of an edit. LLMGA checkpoints get their trained phrasings; other models "
-                   "are asked for the same <gen_image> format." + _BATCH_NOTE)
-    CATEGORY = "GenAssist/Prompting"
-    FUNCTION = "refine"
-    RETURN_TYPES = ("STRING", "STRING", "STRING")
-    RETURN_NAMES = ("prompt", "response", "source_prompt")
-    OUTPUT_IS_LIST = (True, True, True)
-    OUTPUT_TOOLTIPS = (
-        "The generation prompt: the cleaned text inside <gen_image>…</gen_image> (one per image).",
-        "The model's whole answer, for inspection.",
-        "Task 'edit': the caption of the input image (LLMGA's first turn, 'Generate a similar image'), to pair "
-        "with 'prompt' as the target caption. Empty for other tasks.",
-    )
+class RefinePrompt(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_RefinePrompt",
+            display_name="Refine Prompt (GenAssist, LLMGA)",
+            category=CATEGORY,
+            description=(
+                "LLMGA prompt refiner: an MLLM writes the detailed generation prompt for a task — generate from "
+                "keywords, a similar image from a photo, the full-image caption for inpainting or outpainting (the "
+                "masked region is shown to the model in black), or the source and target captions of an edit. "
+                "LLMGA checkpoints get their trained phrasings; other models are asked for the same <gen_image> "
+                "format." + _BATCH_NOTE),
+            inputs=[
+                types.MLLM.Input("mllm", tooltip="From Load MLLM or MLLM Server."),
+                io.Combo.Input("task", options=list(TASKS), default="generate", tooltip=(
+                    "generate: expand keywords; similar_image: describe the image for regeneration; "
+                    "inpaint/outpaint: caption the whole image with the masked part imagined; edit: caption "
+                    "the image, then the edited image.")),
+                io.String.Input("text", multiline=True, default="", tooltip=(
+                    "generate: keywords; edit: the instruction; other tasks: optional extra wishes.")),
+                *generation_inputs(),
+                io.Combo.Input("style", options=list(STYLES), default="paragraph", tooltip=(
+                    "Non-LLMGA models: 'paragraph' for long-prompt encoders (T5, Flux, our long CLIP encoder), "
+                    "'clip_tags' for a 77-token CLIP. LLMGA checkpoints always write their trained paragraph.")),
+                io.Image.Input("image", optional=True,
+                               tooltip="Needed by similar_image, inpaint, outpaint and edit."),
+                io.Mask.Input("mask", optional=True, tooltip=(
+                    "Region to fill (1 = fill). The model sees it painted black, as LLMGA was trained. "
+                    "Resized to the image; one mask or one per image.")),
+            ],
+            outputs=[
+                io.String.Output("prompt", is_output_list=True, tooltip=(
+                    "The generation prompt: the cleaned text inside <gen_image>…</gen_image> (one per image).")),
+                io.String.Output("response", is_output_list=True, tooltip="The model's whole answer, for inspection."),
+                io.String.Output("source_prompt", is_output_list=True, tooltip=(
+                    "Task 'edit': the caption of the input image (LLMGA's first turn, 'Generate a similar "
+                    "image'), to pair with 'prompt' as the target caption. Empty for other tasks.")),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server."}),
-            "task": (list(TASKS), {"default": "generate", "tooltip": "generate: expand keywords; "
-                     "similar_image: describe the image for regeneration; inpaint/outpaint: caption the whole "
-                     "image with the masked part imagined; edit: caption the image, then the edited image."}),
-            "text": ("STRING", {"multiline": True, "default": "", "tooltip": "generate: keywords; edit: the "
-                                "instruction; other tasks: optional extra wishes."}),
-            **GENERATION_INPUTS,
-            "style": (list(STYLES), {"default": "paragraph", "tooltip": "Non-LLMGA models: 'paragraph' for "
-                      "long-prompt encoders (T5, Flux, our long CLIP encoder), 'clip_tags' for a 77-token "
-                      "CLIP. LLMGA checkpoints always write their trained paragraph."}),
-        }, "optional": {
-            "image": ("IMAGE", {"tooltip": "Needed by similar_image, inpaint, outpaint and edit."}),
-            "mask": ("MASK", {"tooltip": "Region to fill (1 = fill). The model sees it painted black, as LLMGA "
-                              "was trained. Resized to the image; one mask or one per image."}),
-        }, "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def refine(self, mllm, task, text, seed, max_new_tokens, temperature, style="paragraph", image=None,
-               mask=None, unique_id=None):
+    def execute(cls, mllm, task, text, seed, max_new_tokens, temperature, style="paragraph", image=None,
+                mask=None) -> io.NodeOutput:
         gen = generation_settings(seed, max_new_tokens, temperature)
         is_llmga = mllm.family == "llmga"
+        node_id = cls.hidden.unique_id
         prompts, responses, sources = [], [], []
         for index, pil in enumerate(pil_batch(image, mask)):
             request = build_request(task, text, pil, llmga=is_llmga, style=style)
             for note in request.notes:
                 log.info("GenAssist RefinePrompt: %s", note)
-            answer = mllm.generate(request.first, gen, node_id=unique_id)
+            answer = mllm.generate(request.first, gen, node_id=node_id)
             source = ""
             if request.second is not None:
                 source = _parse(answer, mllm, index).prompt
                 follow_up = [*request.first, Message("assistant", answer), request.second]
-                answer = mllm.generate(follow_up, gen, node_id=unique_id)
+                answer = mllm.generate(follow_up, gen, node_id=node_id)
             prompts.append(_parse(answer, mllm, index).prompt)
             responses.append(answer)
             sources.append(source)
-        return (prompts, responses, sources)
+        return io.NodeOutput(prompts, responses, sources)
 
 
 def _parse(answer, mllm, index):
@@ -84,40 +93,40 @@ def _parse(answer, mllm, index):
     return parsed
 
 
-class ExpressiveInstruction:
-    DESCRIPTION = ("MGIE expressive instruction: the MLLM imagines the edited image ('what will this image be "
-                   "like if …') and returns two explicit sentences, ready for the text input of "
-                   "InstructPix2Pix, Flux Kontext or Qwen-Image-Edit. (MGIE itself feeds hidden states to a "
-                   "fine-tuned InstructPix2Pix; this node gives the text, which any edit model can read.)"
-                   + _BATCH_NOTE)
-    CATEGORY = "GenAssist/Prompting"
-    FUNCTION = "express"
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("instruction",)
-    OUTPUT_IS_LIST = (True,)
-    OUTPUT_TOOLTIPS = ("The expressive instruction: first two sentences, ending with a period (one per image).",)
+class ExpressiveInstruction(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_ExpressiveInstruction",
+            display_name="Expressive Instruction (GenAssist, MGIE)",
+            category=CATEGORY,
+            description=(
+                "MGIE expressive instruction: the MLLM imagines the edited image ('what will this image be like "
+                "if …') and returns two explicit sentences, ready for the text input of InstructPix2Pix, Flux "
+                "Kontext or Qwen-Image-Edit. (MGIE itself feeds hidden states to a fine-tuned InstructPix2Pix; "
+                "this node gives the text, which any edit model can read.)" + _BATCH_NOTE),
+            inputs=[
+                types.MLLM.Input("mllm", tooltip="From Load MLLM or MLLM Server (a vision model)."),
+                io.Image.Input("image", tooltip="The image to edit."),
+                io.String.Input("instruction", multiline=True, default="",
+                                tooltip="The brief edit, e.g. 'make it look like winter'."),
+                *generation_inputs(
+                    io.Int.Input("max_new_tokens", default=96, min=8, max=2048,
+                                 tooltip="Longest answer in tokens (MGIE: 96)."),
+                    io.Float.Input("temperature", default=0.0, min=0.0, max=2.0, step=0.05,
+                                   tooltip="0 = greedy, as MGIE decodes.")),
+                io.Boolean.Input("short_paragraph", default=True, optional=True, tooltip=(
+                    "Append '  (in a short paragraph)' to the question, as MGIE's training data was generated; "
+                    "helps general VLMs. MGIE's own checkpoint is asked without it: turn off for it.")),
+            ],
+            outputs=[io.String.Output("instruction", is_output_list=True, tooltip=(
+                "The expressive instruction: first two sentences, ending with a period (one per image)."))],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        inputs = dict(GENERATION_INPUTS)
-        inputs["max_new_tokens"] = ("INT", {"default": 96, "min": 8, "max": 2048, "tooltip": "Longest answer "
-                                            "in tokens (MGIE: 96)."})
-        inputs["temperature"] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": 2.0, "step": 0.05,
-                                           "tooltip": "0 = greedy, as MGIE decodes."})
-        return {"required": {
-            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server (a vision model)."}),
-            "image": ("IMAGE", {"tooltip": "The image to edit."}),
-            "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The brief edit, e.g. "
-                                       "'make it look like winter'."}),
-            **inputs,
-        }, "optional": {
-            "short_paragraph": ("BOOLEAN", {"default": True, "tooltip": "Append '  (in a short paragraph)' to "
-                                "the question, as MGIE's training data was generated; helps general VLMs. "
-                                "MGIE's own checkpoint is asked without it: turn off for it."}),
-        }, "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def express(self, mllm, image, instruction, seed, max_new_tokens, temperature, short_paragraph=True,
-                unique_id=None):
+    def execute(cls, mllm, image, instruction, seed, max_new_tokens, temperature,
+                short_paragraph=True) -> io.NodeOutput:
         # MGIE decodes with no_repeat_ngram_size=3; server backends cannot apply it (no such API field)
         gen = dataclasses.replace(generation_settings(seed, max_new_tokens, temperature),
                                   no_repeat_ngram_size=MGIE_NO_REPEAT_NGRAM)
@@ -126,15 +135,13 @@ class ExpressiveInstruction:
                      "no_repeat_ngram_size, so MGIE's n-gram rule is not applied", mllm.name)
         results = []
         for index, pil in enumerate(pil_batch(image)):
-            answer = mllm.generate(mgie_request(instruction, pil, short_paragraph), gen, node_id=unique_id)
+            answer = mllm.generate(mgie_request(instruction, pil, short_paragraph), gen,
+                                   node_id=cls.hidden.unique_id)
             try:
                 results.append(mgie_clean(answer))
             except AnswerError as error:
                 raise AnswerError(f"{mllm.name}, image {index}: {error}") from None
-        return (results,)
+        return io.NodeOutput(results)
 
 
-NODE_CLASS_MAPPINGS = {"GenAssist_RefinePrompt": RefinePrompt,
-                       "GenAssist_ExpressiveInstruction": ExpressiveInstruction}
-NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_RefinePrompt": "Refine Prompt (GenAssist, LLMGA)",
-                              "GenAssist_ExpressiveInstruction": "Expressive Instruction (GenAssist, MGIE)"}
+NODES = [RefinePrompt, ExpressiveInstruction]

@@ -4,6 +4,7 @@ scripted server, a noise picture."""
 
 import asyncio
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -49,9 +50,67 @@ def start_comfy(models_dir: Path, work_dir: Path, cpu: bool | None = None):
     return nodes
 
 
-def node(comfy_host, node_id: str):
-    """An instance of a node class from the host's registry, as ComfyUI makes one to run it."""
-    return comfy_host.NODE_CLASS_MAPPINGS[node_id]()
+def node(comfy_host, node_id: str) -> "NodeCall":
+    """A node of the host's registry, called the way ComfyUI's executor calls it (V1 or V3)."""
+    return NodeCall(comfy_host.NODE_CLASS_MAPPINGS[node_id])
+
+
+class NodeCall:
+    """``node(*args, unique_id=None, **inputs) -> tuple``: the node's outputs, run through the host's own
+    ``execution._async_map_node_over_list`` (V3 nodes get their class clone and hidden values there).
+    Positional arguments follow the node's input order (required, then optional). ``.ui`` holds the last
+    call's UI output."""
+
+    def __init__(self, node_class):
+        self.node_class = node_class
+        self.ui = None
+
+    def input_names(self) -> list[str]:
+        spec = self.node_class.INPUT_TYPES()
+        return [*spec.get("required", {}), *spec.get("optional", {})]
+
+    def INPUT_TYPES(self) -> dict:  # noqa: N802 - the host's name
+        return self.node_class.INPUT_TYPES()
+
+    def choices(self, name: str) -> list:
+        """A combo input's options, whether the node declares it as V1 (``[options, {...}]``) or V3
+        (``["COMBO", {"options": ...}]``)."""
+        spec = self.INPUT_TYPES()
+        kind, opts = {**spec.get("required", {}), **spec.get("optional", {})}[name][:2]
+        return list(kind) if isinstance(kind, list | tuple) else list(opts["options"])
+
+    def __call__(self, *args, unique_id=None, **inputs) -> tuple:
+        import execution
+        from comfy_api.latest import io
+
+        names = self.input_names()
+        if len(args) > len(names):
+            raise TypeError(f"{len(args)} positional inputs, the node has {len(names)}")
+        inputs = {**dict(zip(names, args)), **inputs}
+        hidden = self.node_class.INPUT_TYPES().get("hidden", {})
+        obj = self.node_class()
+        data = {name: [value] for name, value in inputs.items()}
+        extra = {}
+        if isinstance(obj, io.ComfyNode):
+            values = {io.Hidden.unique_id: unique_id}
+            params = inspect.signature(execution._async_map_node_over_list).parameters
+            extra = {"v3_data": {"hidden_inputs": values}} if "v3_data" in params else {"hidden_inputs": values}
+        elif "unique_id" in hidden:
+            data["unique_id"] = [unique_id]
+        (result,) = asyncio.run(execution._async_map_node_over_list(
+            None, unique_id, obj, data, obj.FUNCTION, **extra))
+        return self._outputs(result)
+
+    def _outputs(self, result) -> tuple:
+        from comfy_api.latest import io
+
+        if isinstance(result, io.NodeOutput):
+            self.ui = result.ui.as_dict() if hasattr(result.ui, "as_dict") else result.ui
+            return tuple(result.result or ())
+        if isinstance(result, dict):
+            self.ui = result.get("ui")
+            return tuple(result.get("result") or ())
+        return tuple(result)
 
 
 def pack_module(comfy_host, name: str):
@@ -64,7 +123,7 @@ def pack_module(comfy_host, name: str):
 def server_mllm(comfy_host, server, **options):
     """The MLLM Server node's GENASSIST_MLLM on a scripted OpenAI-compatible server; options are the node's
     own (timeout_s, stream, cache_answers), its defaults where not given."""
-    (mllm,) = node(comfy_host, "GenAssist_MLLMServer").connect(server.base_url, "scripted", "", **options)
+    (mllm,) = node(comfy_host, "GenAssist_MLLMServer")(server.base_url, "scripted", "", **options)
     return mllm
 
 

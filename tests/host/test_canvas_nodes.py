@@ -36,18 +36,18 @@ def source(height=32, width=32, seed=0):
 
 def plan(comfy_host, mllm, image, global_caption="", margins=(16, 0, 0, 8), tile_size=32, overlap=0, seed=0):
     """Three tiles (left, below, the corner): each tile is sampled on CPU, so the tests keep few."""
-    return node(comfy_host, "GenAssist_PlanCanvas").plan(mllm, image, global_caption, *margins, tile_size,
+    return node(comfy_host, "GenAssist_PlanCanvas")(mllm, image, global_caption, *margins, tile_size,
                                                          overlap, seed)
 
 
 @pytest.fixture(scope="module")
 def inpaint_ckpt(comfy_host, tiny):
-    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
 
 
 def expand(comfy_host, ckpt, image, canvas_plan, mllm=None, steps=2, **kw):
     model, clip, vae = ckpt
-    return node(comfy_host, "GenAssist_ExpandCanvas").expand(
+    return node(comfy_host, "GenAssist_ExpandCanvas")(
         image, canvas_plan, model, clip, vae, kw.pop("seed", 0), steps, 4.0, "euler", "normal", 1.0,
         kw.pop("feather_px", 4), kw.pop("harmonize", True), mllm=mllm, **kw)
 
@@ -118,7 +118,7 @@ def test_expand_keeps_the_source_and_uses_edited_captions_verbatim(comfy_host, i
         _, plan_json = plan(comfy_host, server_mllm(comfy_host, server), image, global_caption=GLOBAL)
     data = json.loads(plan_json)
     data["tiles"][1]["caption"] = "EDITED: (a lighthouse) [on rocks]"
-    edited, _ = node(comfy_host, "GenAssist_CanvasPlanFromJSON").load(json.dumps(data))
+    edited, _ = node(comfy_host, "GenAssist_CanvasPlanFromJSON")(json.dumps(data))
     out, mask, used = expand(comfy_host, inpaint_ckpt, image, edited)
     assert out.shape == (1, 40, 48, 3) and mask.shape == (1, 40, 48)
     assert torch.equal(out[0, 0:32, 16:48], image[0]), "source pixels must be bit-identical"
@@ -192,7 +192,7 @@ def test_extra_conditioning_reaches_every_tile_and_live_captions_can_be_off(comf
     with ScriptedOpenAIServer(tile_reply) as server:
         canvas_plan, _ = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = node(comfy_host, "CLIPTextEncode").encode(clip, "a watercolour of the source")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip, "a watercolour of the source")
     extra = node_helpers.conditioning_set_values(text_cond, {"genassist_test_marker": "extra"})
     real_sample, seen = comfy.sample.sample, []
 
@@ -220,7 +220,7 @@ def test_extra_conditioning_batch_gives_each_image_its_own_entry(comfy_host, inp
 
     canvas_plan = layout_tiles(32, 32, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption=GLOBAL)  # one tile
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = node(comfy_host, "CLIPTextEncode").encode(clip, "x")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip, "x")
     extra = torch.stack([torch.full(text_cond[0][0].shape[1:], float(i)) for i in range(2)])  # item i holds i
     real_sample, seen = comfy.sample.sample, []
 

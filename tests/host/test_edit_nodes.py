@@ -23,7 +23,7 @@ def picture(height=64, width=96):
 def test_plan_edit_returns_plan_json_and_reasoning(comfy_host):
     answer = "<think>two edits</think>```json\n" + json.dumps({"steps": STEPS}) + "\n```"
     with ScriptedOpenAIServer(answer) as server:
-        plan, plan_json, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
+        plan, plan_json, reasoning = node(comfy_host, "GenAssist_PlanEdit")(
             server_mllm(comfy_host, server, stream=False), picture(), "soda on the table, orange sky", 7, 6, 512, 0.2)
         sent = server.requests[0].json
     assert len(plan.steps) == 2 and plan.steps[1].region == "the whole image"
@@ -39,14 +39,14 @@ def test_plan_edit_returns_plan_json_and_reasoning(comfy_host):
 def test_plan_edit_unusable_answer_is_a_clear_error_after_one_repair(comfy_host):
     with ScriptedOpenAIServer(["I'm sorry, I can't.", "Still no."]) as server:
         with pytest.raises(RuntimeError, match="no usable edit plan.*Edit Plan From JSON"):
-            node(comfy_host, "GenAssist_PlanEdit").plan(server_mllm(comfy_host, server, stream=False), picture(), "add a cat",
+            node(comfy_host, "GenAssist_PlanEdit")(server_mllm(comfy_host, server, stream=False), picture(), "add a cat",
                                                          0, 6, 512, 0.2)
         assert len(server.requests) == 2
 
 
 def test_plan_edit_truncates_to_max_steps(comfy_host):
     with ScriptedOpenAIServer(json.dumps({"steps": STEPS * 4})) as server:
-        plan, _, reasoning = node(comfy_host, "GenAssist_PlanEdit").plan(
+        plan, _, reasoning = node(comfy_host, "GenAssist_PlanEdit")(
             server_mllm(comfy_host, server, stream=False), picture(), "many things", 0, 3, 512, 0.2)
     assert len(plan.steps) == 3 and "kept the first 3" in reasoning
 
@@ -66,12 +66,12 @@ def test_edit_plan_from_json_round_trip_and_errors(comfy_host):
 
 @pytest.fixture(scope="module")
 def inpaint_parts(comfy_host, tiny):
-    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
 
 
 @pytest.fixture(scope="module")
 def sam_handle(comfy_host, tiny):
-    (handle,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
+    (handle,) = node(comfy_host, "GenAssist_LoadSAM")(tiny.sam(), "auto", False)
     return handle
 
 
@@ -84,17 +84,17 @@ def apply(comfy_host, plan, segmenter, parts, image, seed=3, **kw):
     args = dict(seed=seed, steps=2, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0, context_px=8,
                 resolution=64, grow_px=4, feather_px=4, harmonize=True, negative="blurry")
     args.update(kw)
-    return node(comfy_host, "GenAssist_ApplyEditPlan").apply(image, plan, segmenter, model, clip, vae, **args)
+    return node(comfy_host, "GenAssist_ApplyEditPlan")(image, plan, segmenter, model, clip, vae, **args)
 
 
 def test_apply_edit_plan_outputs_and_skips(comfy_host, inpaint_parts, sam_handle):
-    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON")(json.dumps({"steps": [
         {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"},
         {"instruction": "remove the dog", "action": "remove", "region": "the dog", "prompt": "grass"},
     ]}))
     replies = [box_answer([500, 500, 800, 900]), json.dumps({"explanation": "no dog here", "objects": []})]
     with ScriptedOpenAIServer(replies) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         image = picture()
         final, step_images, step_masks, log = apply(comfy_host, plan, segmenter, inpaint_parts, image)
@@ -109,16 +109,16 @@ def test_apply_edit_plan_outputs_and_skips(comfy_host, inpaint_parts, sam_handle
 
 
 def test_apply_edit_plan_empty_plan_and_batches(comfy_host, inpaint_parts, sam_handle):
-    (empty,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse('{"steps": []}')
+    (empty,) = node(comfy_host, "GenAssist_EditPlanFromJSON")('{"steps": []}')
     images = torch.cat([picture(), picture() * 0.5])
     with ScriptedOpenAIServer(box_answer([0, 0, 500, 500])) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         final, step_images, step_masks, log = apply(comfy_host, empty, segmenter, inpaint_parts, images)
         assert not server.requests  # nothing to localize
         assert torch.equal(final, images) and step_images.shape[0] == 2 and step_masks.sum() == 0
         assert "empty plan" in log
-        (one,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+        (one,) = node(comfy_host, "GenAssist_EditPlanFromJSON")(json.dumps({"steps": [
             {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"}]}))
         final, step_images, step_masks, log = apply(comfy_host, one, segmenter, inpaint_parts, images)
     assert final.shape == (2, 64, 96, 3) and step_images.shape == (2, 64, 96, 3) and step_masks.shape == (2, 64, 96)
@@ -131,7 +131,7 @@ def test_apply_edit_plan_empty_plan_and_batches(comfy_host, inpaint_parts, sam_h
 def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_handle):
     import comfy.model_management as mm
 
-    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON")(json.dumps({"steps": [
         {"instruction": "add a cup", "action": "add", "region": "the table", "prompt": "a red cup"},
         {"instruction": "add a dog", "action": "add", "region": "the grass", "prompt": "a dog"},
     ]}))
@@ -141,7 +141,7 @@ def test_cancel_during_a_step_stops_the_plan(comfy_host, inpaint_parts, sam_hand
         return box_answer([100, 100, 900, 900])
 
     with ScriptedOpenAIServer(cancel_while_answering) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         with pytest.raises(mm.InterruptProcessingException):
             apply(comfy_host, plan, segmenter, inpaint_parts, picture())
@@ -185,7 +185,7 @@ ADD_WITH_BOX = {"instruction": "add a glass of soda on the table", "action": "ad
 
 
 def parse(comfy_host, *steps):
-    return node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": list(steps)}))[0]
+    return node(comfy_host, "GenAssist_EditPlanFromJSON")(json.dumps({"steps": list(steps)}))[0]
 
 
 def test_add_step_with_a_box_edits_only_inside_the_grown_box_on_a_photo(comfy_host, inpaint_parts):
@@ -260,7 +260,7 @@ def test_a_step_not_found_falls_back_to_its_box_refined_by_sam(comfy_host, inpai
     remove = {"instruction": "remove the cup", "action": "remove", "region": "the cup", "prompt": "an empty table",
               "box": [300, 200, 600, 700]}
     with ScriptedOpenAIServer(json.dumps({"explanation": "no cup", "objects": []})) as server:
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(server_mllm(comfy_host, server, stream=False),
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(server_mllm(comfy_host, server, stream=False),
                                                                               sam_handle, "0-1000", 256, 0)
         passes = sam_handle.cache.encoder_passes
         image = coffee()

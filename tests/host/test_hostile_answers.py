@@ -12,7 +12,7 @@ def test_plan_edit_with_a_deeply_nested_answer_names_the_nesting_limit(comfy_hos
     with ScriptedOpenAIServer(["[" * 4000, '{"steps": ' * 3000]) as server:
         mllm = server_mllm(comfy_host, server, stream=False)
         with pytest.raises(RuntimeError) as caught:  # PlanAnswerError, as ComfyUI loaded it
-            node(comfy_host, "GenAssist_PlanEdit").plan(mllm, torch.rand(1, 24, 32, 3), "add a cat", 0, 4, 256, 0.2)
+            node(comfy_host, "GenAssist_PlanEdit")(mllm, torch.rand(1, 24, 32, 3), "add a cat", 0, 4, 256, 0.2)
         assert len(server.requests) == 2
     message = str(caught.value)
     assert type(caught.value).__name__ == "PlanAnswerError"

@@ -16,7 +16,7 @@ LONG = " ".join(SENTENCES)  # about 230 CLIP tokens
 @pytest.fixture(scope="module")
 def clip(comfy_host, tiny):
     name = tiny.sd15()
-    _, clip, _ = node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(name)
+    _, clip, _ = node(comfy_host, "CheckpointLoaderSimple")(name)
     return clip
 
 
@@ -26,7 +26,7 @@ def encoder(comfy_host):
 
 
 def core_encode(comfy_host, clip, text):
-    return node(comfy_host, "CLIPTextEncode").encode(clip, text)[0]
+    return node(comfy_host, "CLIPTextEncode")(clip, text)[0]
 
 
 def encode(encoder, clip, text, strategy, max_chunks=4, pooled="auto", **kw):

@@ -21,13 +21,13 @@ def vision_tower(model: torch.nn.Module) -> torch.nn.Module:
 
 @pytest.mark.parametrize("kind", sorted(FAMILIES))
 def test_load_mllm_then_refine_prompt_with_an_image(comfy_host, tiny, kind):
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(getattr(tiny, kind)(), "auto", "none", False, False)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(getattr(tiny, kind)(), "auto", "none", False, False)
     assert mllm.family == FAMILIES[kind]
     seen = []  # the pixel batches the vision tower encoded
     hook = vision_tower(mllm.backend.module).register_forward_hook(
         lambda module, args, kwargs, out: seen.append(args[0] if args else kwargs["pixel_values"]), with_kwargs=True)
     try:
-        refine = node(comfy_host, "GenAssist_RefinePrompt").refine
+        refine = node(comfy_host, "GenAssist_RefinePrompt")
         answer_error = sys.modules[type(refine.__self__).__module__].AnswerError  # the host's copy of the class
         args = (mllm, "similar_image", "", 7, 6, 0.0)
 
@@ -50,7 +50,7 @@ def test_load_mllm_then_refine_prompt_with_an_image(comfy_host, tiny, kind):
 
 @pytest.fixture(scope="module")
 def sam_handle(comfy_host, tiny):
-    (handle,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
+    (handle,) = node(comfy_host, "GenAssist_LoadSAM")(tiny.sam(), "auto", False)
     return handle
 
 
@@ -59,8 +59,8 @@ def segment_with_answer(comfy_host, sam_handle, box_format, reply, image):
 
     with ScriptedOpenAIServer(reply) as server:
         mllm = server_mllm(comfy_host, server, stream=False)
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam_handle, box_format, 512, 0)
-        mask, explanation, _ = node(comfy_host, "GenAssist_Segment").segment(segmenter, image, "the cat", "union",
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(mllm, sam_handle, box_format, 512, 0)
+        mask, explanation, _ = node(comfy_host, "GenAssist_Segment")(segmenter, image, "the cat", "union",
                                                                              0, 0)
     return mask, explanation
 
@@ -78,10 +78,10 @@ def test_native_box_syntaxes_give_the_same_mask_as_pixels(comfy_host, sam_handle
 
 
 def test_local_gemma_grounds_in_its_own_convention(comfy_host, tiny, sam_handle):
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.gemma3(), "auto", "none", False, False)
-    (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam_handle, "auto", 64, 0)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.gemma3(), "auto", "none", False, False)
+    (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(mllm, sam_handle, "auto", 64, 0)
     assert segmenter.convention == "loc1024"
-    mask, explanation, _ = node(comfy_host, "GenAssist_Segment").segment(segmenter, picture((1.0, 0.0, 0.0)),
+    mask, explanation, _ = node(comfy_host, "GenAssist_Segment")(segmenter, picture((1.0, 0.0, 0.0)),
                                                                          "the red thing", "union", 0, 0)
     # random weights answer no boxes: an empty mask and the reason, never an exception
     assert mask.shape == (1, 48, 64) and torch.count_nonzero(mask) == 0 and explanation.startswith("Nothing")

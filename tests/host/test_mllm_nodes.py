@@ -17,7 +17,7 @@ ANSWER = "Sure. <gen_image> a cozy wooden cabin in a snowy pine forest at dusk <
 
 
 def refine(comfy_host, mllm, task, text="", image=None, mask=None, seed=0, **kw):
-    return node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, task, text, seed, 256, 0.2,
+    return node(comfy_host, "GenAssist_RefinePrompt")(mllm, task, text, seed, 256, 0.2,
                                                             image=image, mask=mask, **kw)
 
 
@@ -104,7 +104,7 @@ def test_missing_image_and_refusal_are_clear_errors(comfy_host):
 def test_expressive_instruction_uses_mgies_question(comfy_host, caplog):
     reply = "The sky is grey and snow covers the roofs. People wear coats. Cars are white."
     with ScriptedOpenAIServer(reply) as server, caplog.at_level("INFO", logger="GenAssist"):
-        (out,) = node(comfy_host, "GenAssist_ExpressiveInstruction").express(
+        (out,) = node(comfy_host, "GenAssist_ExpressiveInstruction")(
             server_mllm(comfy_host, server), image_batch((0.5, 0.5, 0.5)), "make it winter", 0, 96, 0.0)
     assert "n-gram rule is not applied" in caplog.text
     assert out == ["The sky is grey and snow covers the roofs. People wear coats."]
@@ -119,7 +119,7 @@ def test_expressive_instruction_uses_mgies_question(comfy_host, caplog):
 
 def test_expressive_instruction_without_the_data_suffix(comfy_host):
     with ScriptedOpenAIServer("Snow covers the roofs. The sky is grey.") as server:
-        node(comfy_host, "GenAssist_ExpressiveInstruction").express(
+        node(comfy_host, "GenAssist_ExpressiveInstruction")(
             server_mllm(comfy_host, server), image_batch((0.5, 0.5, 0.5)), "make it winter", 0, 96, 0.0,
             short_paragraph=False)
     text = server.requests[-1].json["messages"][-1]["content"][0]["text"]
@@ -154,19 +154,19 @@ def test_answer_cache_skips_the_model(comfy_host, server, tmp_path):
 def test_load_local_qwen_is_managed_by_comfy(comfy_host, tiny):
     import comfy.model_management as mm
 
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.qwen25vl(), "auto", "none", False, False)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.qwen25vl(), "auto", "none", False, False)
     assert mllm.family == "qwen2_5_vl" and mllm.name == "Qwen2.5-VL-3B-Instruct"
     assert mllm.patcher is not None and mllm.patcher.model.inner is mllm.backend.module
     args = (mllm, "similar_image", "", 7, 12, 0.7)
-    first = node(comfy_host, "GenAssist_RefinePrompt").refine(*args, image=image_batch((1, 0, 0)))
+    first = node(comfy_host, "GenAssist_RefinePrompt")(*args, image=image_batch((1, 0, 0)))
     assert any(loaded.model is mllm.patcher for loaded in mm.current_loaded_models)
     mm.unload_all_models()
-    again = node(comfy_host, "GenAssist_RefinePrompt").refine(*args, image=image_batch((1, 0, 0)))
+    again = node(comfy_host, "GenAssist_RefinePrompt")(*args, image=image_batch((1, 0, 0)))
     assert first == again and len(first[0]) == 1
 
 
 def test_load_local_llmga_gets_llmga_phrasing(comfy_host, tiny):
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.llmga(), "fp32", "none", False, False)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.llmga(), "fp32", "none", False, False)
     assert mllm.family == "llmga"
     seen = []
     real = mllm.backend.generate
@@ -179,7 +179,7 @@ def test_load_local_llmga_gets_llmga_phrasing(comfy_host, tiny):
     mask = torch.zeros(1, 48, 64)
     mask[:, :, :32] = 1
     try:
-        node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, "inpaint", "", 1, 8, 0.5,
+        node(comfy_host, "GenAssist_RefinePrompt")(mllm, "inpaint", "", 1, 8, 0.5,
                                                           image=image_batch((1, 1, 1)), mask=mask)
     except ValueError as error:  # random weights may babble something refusal-like; the request is what we test
         assert "image 0" in str(error)
@@ -191,7 +191,7 @@ def test_load_local_llmga_gets_llmga_phrasing(comfy_host, tiny):
 
 def test_llmga_edit_sees_the_centre_square_at_512(comfy_host, tiny):
     """LLMGA's edit pipeline captions the centre square of the photo, resized to 512 (cli-sd15-editing.py)."""
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.llmga(), "fp32", "none", False, False)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.llmga(), "fp32", "none", False, False)
     seen = []
     real = mllm.backend.generate
 
@@ -206,7 +206,7 @@ def test_llmga_edit_sees_the_centre_square_at_512(comfy_host, tiny):
     photo[0, 90:110, :50] = torch.tensor([0.0, 0.0, 1.0])  # blue: the strips a crop cuts off
     photo[0, 90:110, 250:] = torch.tensor([0.0, 0.0, 1.0])
     try:
-        prompts, _, sources = node(comfy_host, "GenAssist_RefinePrompt").refine(
+        prompts, _, sources = node(comfy_host, "GenAssist_RefinePrompt")(
             mllm, "edit", "make the wall blue.", 0, 8, 0.2, image=photo)
     finally:
         mllm.backend.generate = real
@@ -224,18 +224,18 @@ def test_llmga_edit_sees_the_centre_square_at_512(comfy_host, tiny):
 
 def test_missing_model_error_names_folder_and_fix(comfy_host):
     with pytest.raises(FileNotFoundError, match="Qwen3-VL-8B-Instruct.*download"):
-        node(comfy_host, "GenAssist_LoadMLLM").load("Qwen3-VL-8B-Instruct", "auto", "none", False, False)
+        node(comfy_host, "GenAssist_LoadMLLM")("Qwen3-VL-8B-Instruct", "auto", "none", False, False)
 
 
 def test_quantization_without_bitsandbytes_is_clear(comfy_host, tiny):
     with pytest.raises(RuntimeError, match="bitsandbytes|CUDA"):
-        node(comfy_host, "GenAssist_LoadMLLM").load(tiny.qwen25vl(), "auto", "4bit", False, False)
+        node(comfy_host, "GenAssist_LoadMLLM")(tiny.qwen25vl(), "auto", "4bit", False, False)
 
 
 def test_cancel_stops_a_local_model_within_one_token(comfy_host, tiny):
     import comfy.model_management as mm
 
-    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.qwen25vl(), "auto", "none", False, False)
+    (mllm,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.qwen25vl(), "auto", "none", False, False)
     real = mllm.backend.generate
     streamed = []
 
@@ -248,7 +248,7 @@ def test_cancel_stops_a_local_model_within_one_token(comfy_host, tiny):
 
     mllm.backend.generate = cancel_after_first_token
     with pytest.raises(mm.InterruptProcessingException):
-        node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, "generate", "a cat", 0, 200, 0.0)
+        node(comfy_host, "GenAssist_RefinePrompt")(mllm, "generate", "a cat", 0, 200, 0.0)
     # cancel arrived while token 1 was streamed; generate checks it before decoding token 3 at the latest
     assert len(streamed) <= 2, "decoding went on after cancel"
     assert not mm.processing_interrupted()
@@ -256,7 +256,7 @@ def test_cancel_stops_a_local_model_within_one_token(comfy_host, tiny):
 
 def test_model_list_offers_mllms_not_lisa_or_vision_towers(comfy_host, tiny):
     qwen, lisa = tiny.qwen25vl(), tiny.lisa()
-    choices = node(comfy_host, "GenAssist_LoadMLLM").INPUT_TYPES()["required"]["model"][0]
+    choices = node(comfy_host, "GenAssist_LoadMLLM").choices("model")
     assert qwen in choices
     assert lisa not in choices, "LISA checkpoints load with GenAssist_LoadLISA"
     assert not {"clip-vit-large-patch14", "clip-vit-large-patch14-336"} & set(choices)

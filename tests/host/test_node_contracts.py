@@ -54,3 +54,31 @@ def test_model_folders_registered_and_extra_paths_kept(comfy_host, models_dir, f
     paths = folder_paths.get_folder_paths(folder)
     assert str(models_dir / folder) in paths, "path from extra_model_paths.yaml was clobbered"
     assert any(Path(p).parts[-2:] == ("models", folder) for p in paths), "default models/<folder> path missing"
+
+
+def test_every_node_is_v3_on_the_pinned_api(comfy_host):
+    """Every node is an io.ComfyNode of comfy_api.v0_0_2 (the V3 API both supported hosts provide)."""
+    from comfy_api.v0_0_2 import io
+
+    not_v3 = [node_id for node_id, cls in _ours(comfy_host).items()
+              if not (isinstance(cls, type) and issubclass(cls, io.ComfyNode))]
+    assert not not_v3, f"not V3 (io.ComfyNode) nodes: {not_v3}"
+    for node_id, cls in _ours(comfy_host).items():
+        assert cls.GET_SCHEMA().node_id == node_id
+
+
+def test_node_definitions_unchanged_since_v1(comfy_host):
+    """Ids, display names, categories, descriptions, input names/order/types/defaults/bounds/tooltips and
+    outputs are what the V1 nodes declared (golden captured from them on ComfyUI 0.33.0 and 0.3.75: the
+    same once the host's sampler lists and the files on disk are set aside)."""
+    import json
+
+    from harness.node_info import comparable
+
+    golden = json.loads((Path(__file__).parent / "golden" / "v1_node_definitions.json").read_text())
+    live = {node_id: comparable(node_id, json.loads(json.dumps(cls.GET_NODE_INFO_V1())))
+            for node_id, cls in _ours(comfy_host).items()}
+    assert sorted(live) == sorted(golden), "node ids changed"
+    for node_id in sorted(golden):
+        for key, value in golden[node_id].items():
+            assert live[node_id][key] == value, f"{node_id}: {key} changed"

@@ -12,13 +12,13 @@ from harness.inprocess import node, pack_module
 
 @pytest.fixture(scope="module")
 def mllm(comfy_host, tiny):
-    (loaded,) = node(comfy_host, "GenAssist_LoadMLLM").load(tiny.qwen25vl(), "fp32", "none", False, False)
+    (loaded,) = node(comfy_host, "GenAssist_LoadMLLM")(tiny.qwen25vl(), "fp32", "none", False, False)
     return loaded
 
 
 def refine(comfy_host, mllm, seed=7):
     image = torch.full((1, 48, 64, 3), 0.5)
-    return node(comfy_host, "GenAssist_RefinePrompt").refine(mllm, "similar_image", "", seed, 12, 0.7, image=image)
+    return node(comfy_host, "GenAssist_RefinePrompt")(mllm, "similar_image", "", seed, 12, 0.7, image=image)
 
 
 def test_offloaded_mllm_comes_back_from_ram_and_the_log_says_when_it_moved(comfy_host, mllm, monkeypatch,

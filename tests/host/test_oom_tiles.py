@@ -69,7 +69,7 @@ def test_halved_tile_sizes(comfy_host):
 
 @pytest.fixture(scope="module")
 def restorer(comfy_host, tiny):
-    (loaded,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=1), "auto")
+    (loaded,) = node(comfy_host, "GenAssist_LoadDiffRIR")(tiny.diffrir(scale=1), "auto")
     return loaded
 
 
@@ -102,7 +102,7 @@ def test_restore_retries_once_with_half_tiles_and_says_so(comfy_host, restorer, 
     install(limit_pixels=160 * 160)  # the whole 256 px image does not fit, 128 px tiles do
     image, reference, mask = _restore_inputs()
     with caplog.at_level(logging.INFO, logger="GenAssist"):
-        (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer, image, reference, mask, seed=7,
+        (out,) = node(comfy_host, "GenAssist_Restore")(restorer, image, reference, mask, seed=7,
                                                                tile_size=0, tile_overlap=64)
     assert calls[0] == 256 * 256 and max(calls[1:]) <= 128 * 128 and len(calls) > 2
     assert "out of GPU memory in Restore with DiffRIR at the whole image in one pass" in caplog.text
@@ -139,7 +139,7 @@ def test_no_smaller_tile_fails_at_once_with_the_error(comfy_host, restorer, diff
     install(limit_pixels=0)
     image, reference, mask = _restore_inputs(size=192)
     with pytest.raises(Exception) as caught:  # half of 192 is below the 128 px floor: no retry
-        node(comfy_host, "GenAssist_Restore").restore(restorer, image, reference, mask, seed=1, tile_size=128,
+        node(comfy_host, "GenAssist_Restore")(restorer, image, reference, mask, seed=1, tile_size=128,
                                                       tile_overlap=64)
     assert_actionable(caught.value, "Restore with DiffRIR at tiles of 128 px (")
     assert len(calls) == 1
@@ -149,7 +149,7 @@ def test_no_smaller_tile_fails_at_once_with_the_error(comfy_host, restorer, diff
 
 @pytest.fixture(scope="module")
 def inpaint_ckpt(comfy_host, tiny):
-    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
 
 
 def _one_tile_plan(comfy_host, side=96):
@@ -158,7 +158,7 @@ def _one_tile_plan(comfy_host, side=96):
     data = {"global_caption": "a harbour", "width": side + grow, "height": side, "tile_size": side,
             "source": {"x": grow, "y": 0, "width": side, "height": side},
             "tiles": [{"x": 0, "y": 0, "width": grow, "height": side, "direction": "left", "caption": "a quay"}]}
-    plan, _ = node(comfy_host, "GenAssist_CanvasPlanFromJSON").load(json.dumps(data))
+    plan, _ = node(comfy_host, "GenAssist_CanvasPlanFromJSON")(json.dumps(data))
     return plan
 
 
@@ -179,7 +179,7 @@ def sampler_card(monkeypatch):
 def expand(comfy_host, ckpt, plan, seed=0):
     model, clip, vae = ckpt
     source = torch.rand(1, plan.height, plan.height, 3, generator=torch.Generator().manual_seed(seed))
-    out = node(comfy_host, "GenAssist_ExpandCanvas").expand(source, plan, model, clip, vae, seed, 2, 4.0, "euler",
+    out = node(comfy_host, "GenAssist_ExpandCanvas")(source, plan, model, clip, vae, seed, 2, 4.0, "euler",
                                                             "normal", 1.0, 4, False)
     return source, out
 

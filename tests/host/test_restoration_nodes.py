@@ -20,7 +20,7 @@ def _images(batch=1, height=64, width=96, seed=0):
 @pytest.fixture(scope="module")
 def restorer_x1(comfy_host, tiny):
     name = tiny.diffrir(scale=1)
-    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(name, "auto")
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR")(name, "auto")
     return restorer
 
 
@@ -57,7 +57,7 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
 @pytest.mark.parametrize("tile_size", [0, 64])
 def test_restore_loads_the_restorer_once_per_run(comfy_host, restorer_x1, model_loads, tile_size):
     image, reference, mask = _images(batch=2)
-    (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=5,
+    (out,) = node(comfy_host, "GenAssist_Restore")(restorer_x1, image, reference, mask, seed=5,
                                                            tile_size=tile_size, tile_overlap=32)
     assert out.shape == reference.shape
     assert model_loads == [[restorer_x1.patcher]]
@@ -92,7 +92,7 @@ def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monk
     passes = []
     hook = restorer_x1.model.G.register_forward_pre_hook(lambda module, args: passes.append(args[1].clone()))
     try:
-        (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, seed=4)
+        (out,) = node(comfy_host, "GenAssist_Restore")(restorer_x1, image, reference, mask, seed=4)
     finally:
         hook.remove()
     assert out.shape == reference.shape and len(passes) > 1  # 0.8 x 160^2 px per pass: tiles of 128 px
@@ -100,11 +100,11 @@ def test_automatic_tiles_when_free_memory_is_short(comfy_host, restorer_x1, monk
 
 
 def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
-    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR")(tiny.diffrir(scale=2, fmt="safetensors"), "fp32")
     assert restorer.model.scale == 2
     _, reference, mask = _images()
     low = torch.rand(1, 32, 48, 3)
-    (out,) = node(comfy_host, "GenAssist_Restore").restore(restorer, low, reference, mask[0], seed=0,
+    (out,) = node(comfy_host, "GenAssist_Restore")(restorer, low, reference, mask[0], seed=0,
                                                            tile_size=0, tile_overlap=0)
     assert out.shape == (1, 64, 96, 3)
     assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])
@@ -112,7 +112,7 @@ def test_restore_x2_takes_a_half_size_image(comfy_host, tiny):
 
 def test_missing_weights_error_says_where_to_put_them(comfy_host):
     with pytest.raises(FileNotFoundError, match="models/diffrir"):
-        node(comfy_host, "GenAssist_LoadDiffRIR").load("nope.pth", "auto")
+        node(comfy_host, "GenAssist_LoadDiffRIR")("nope.pth", "auto")
 
 
 def test_restore_rejects_mismatched_batches_and_bad_tiles(comfy_host, restorer_x1):
@@ -131,7 +131,7 @@ def test_restore_honours_interrupt(comfy_host, restorer_x1):
     mm.interrupt_current_processing(True)
     try:
         with pytest.raises(mm.InterruptProcessingException):
-            node(comfy_host, "GenAssist_Restore").restore(restorer_x1, image, reference, mask, 0, 64, 32)
+            node(comfy_host, "GenAssist_Restore")(restorer_x1, image, reference, mask, 0, 64, 32)
     finally:
         mm.interrupt_current_processing(False)
 
@@ -139,7 +139,7 @@ def test_restore_honours_interrupt(comfy_host, restorer_x1):
 def test_harmonize_node_batches_and_resizes(comfy_host):
     _, reference, mask = _images(batch=2)
     image = (reference * 1.07 + 0.04).clamp(0, 1)[:, ::2, ::2]  # generated at half size
-    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(image, reference[:1], mask[:1])
+    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams")(image, reference[:1], mask[:1])
     assert out.shape == (2, 64, 96, 3)
     keep = (mask[0] == 0)
     assert torch.equal(out[0][keep], reference[0][keep]) and torch.equal(out[1][keep], reference[0][keep])
@@ -149,6 +149,6 @@ def test_harmonize_accepts_rgba_and_grayscale(comfy_host):
     _, reference, mask = _images()
     rgba = torch.cat([reference, torch.ones(1, 64, 96, 1)], -1)
     gray = reference.mean(-1, keepdim=True)
-    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams").harmonize(gray, rgba, mask, seam_width=8)
+    (out,) = node(comfy_host, "GenAssist_HarmonizeSeams")(gray, rgba, mask, seam_width=8)
     assert out.shape == (1, 64, 96, 3)
     assert torch.equal(out[0][mask[0] == 0], reference[0][mask[0] == 0])

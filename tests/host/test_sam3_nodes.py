@@ -24,7 +24,7 @@ def pil_pixels(image):
 
 
 def load(comfy_host, name, threshold=0.5, query="noun phrase"):
-    (segmenter,) = node(comfy_host, "GenAssist_LoadSAM3").load(name, "auto", threshold, query, False)
+    (segmenter,) = node(comfy_host, "GenAssist_LoadSAM3")(name, "auto", threshold, query, False)
     return segmenter
 
 
@@ -34,9 +34,9 @@ def name(tiny):
 
 
 def test_node_lists_the_folder_and_the_official_name(comfy_host, name):
-    choices = node(comfy_host, "GenAssist_LoadSAM3").INPUT_TYPES()["required"]["model"][0]
+    choices = node(comfy_host, "GenAssist_LoadSAM3").choices("model")
     assert name in choices and "sam3" in choices
-    sam_files = node(comfy_host, "GenAssist_LoadSAM").INPUT_TYPES()["required"]["model_name"][0]
+    sam_files = node(comfy_host, "GenAssist_LoadSAM").choices("model_name")
     assert not [f for f in sam_files if f.startswith(f"{name}/")]  # a SAM 3 folder's files are not Load SAM's
 
 
@@ -62,7 +62,7 @@ def test_threshold_input_is_respected(comfy_host, name):
     image, pixels = image_tensor(seed=1)
     scores = load(comfy_host, name, threshold=0.0).runner.segment(Image.fromarray(pixels), "chair", 0.0).scores
     cut = float(scores[2] + scores[3]) / 2
-    masks, explanation, _ = node(comfy_host, "GenAssist_Segment").segment(
+    masks, explanation, _ = node(comfy_host, "GenAssist_Segment")(
         load(comfy_host, name, threshold=cut), image, "chair", "one mask per instance", 0, 0)
     assert masks.shape[0] == 3 and "3 instance(s)" in explanation
 
@@ -70,7 +70,7 @@ def test_threshold_input_is_respected(comfy_host, name):
 def test_nothing_above_the_threshold_is_a_zero_mask_and_a_log_line(comfy_host, name, caplog):
     image, _ = image_tensor(seed=2)
     with caplog.at_level(logging.INFO, logger="GenAssist"):
-        mask, explanation, preview = node(comfy_host, "GenAssist_Segment").segment(
+        mask, explanation, preview = node(comfy_host, "GenAssist_Segment")(
             load(comfy_host, name, threshold=1.0), torch.cat([image, image]), "vase", "one mask per instance", 3, 2)
     assert mask.shape == (2, 96, 160) and torch.count_nonzero(mask) == 0 and preview.shape == (2, 96, 160, 3)
     assert explanation.startswith("image 1: Nothing found for 'vase'") and "above 1.00" in explanation
@@ -101,12 +101,12 @@ def test_missing_file_error_names_the_file_and_the_folder(comfy_host, name, mode
     (broken / "processor_config.json").unlink()
     paths, extensions = folder_paths.folder_names_and_paths["sams"]
     monkeypatch.setitem(folder_paths.folder_names_and_paths, "sams", ([str(tmp_path)] + list(paths), extensions))
-    assert "sam3-broken" in node(comfy_host, "GenAssist_LoadSAM3").INPUT_TYPES()["required"]["model"][0]
+    assert "sam3-broken" in node(comfy_host, "GenAssist_LoadSAM3").choices("model")
     with pytest.raises(FileNotFoundError, match=r"sam3-broken is incomplete, missing: processor_config.json"):
         load(comfy_host, "sam3-broken")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1 forbids"):
-        node(comfy_host, "GenAssist_LoadSAM3").load("sam3-broken", "auto", 0.5, "noun phrase", True)
+        node(comfy_host, "GenAssist_LoadSAM3")("sam3-broken", "auto", 0.5, "noun phrase", True)
 
 
 def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, name, tiny):
@@ -121,9 +121,9 @@ def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, 
     assert torch.equal(mask, direct.masks.amax(0)) and "with the box prompt (16, 24, 80, 72)" in note
     _, plain = localize(image, SimpleNamespace(region="the vase", instruction="", box=None), None)
     assert "box prompt" not in plain
-    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(json.dumps({"steps": [
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON")(json.dumps({"steps": [
         {"instruction": "make the vase red", "action": "replace", "region": "the vase", "prompt": "a red vase"}]}))
-    model, clip, vae = node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
+    model, clip, vae = node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
     small = image[:, :64, :96]
     final, steps, masks, log = apply_node.apply(
         small, plan, segmenter, model, clip, vae, seed=3, steps=2, cfg=4.0, sampler_name="euler",

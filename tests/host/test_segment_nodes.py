@@ -27,13 +27,13 @@ def official_box_mask(models_dir, name, pixels, box):
 @pytest.fixture(scope="module")
 def sam(comfy_host, tiny):
     name = tiny.sam()
-    (handle,) = node(comfy_host, "GenAssist_LoadSAM").load(name, "auto", False)
+    (handle,) = node(comfy_host, "GenAssist_LoadSAM")(name, "auto", False)
     return name, handle
 
 
 def grounded(comfy_host, sam_handle, server, box_format="auto"):
     mllm = server_mllm(comfy_host, server, stream=False)
-    (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam_handle, box_format, 512, 0)
+    (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(mllm, sam_handle, box_format, 512, 0)
     return segmenter
 
 
@@ -63,7 +63,7 @@ def test_grounded_box_mask_equals_sams_own_output(comfy_host, models_dir, sam):
     image, pixels = image_tensor()
     with ScriptedOpenAIServer(answer((100, 200, 600, 800))) as server:
         segmenter = grounded(comfy_host, handle, server)
-        mask, explanation, preview = node(comfy_host, "GenAssist_Segment").segment(
+        mask, explanation, preview = node(comfy_host, "GenAssist_Segment")(
             segmenter, image, "the object people sit on", "union", 0, 0)
         sent = server.requests[0].json
     expected = official_box_mask(models_dir, name, pixels, (16.0, 19.2, 96.0, 76.8))  # 0-1000 -> pixels
@@ -84,7 +84,7 @@ def test_nothing_found_and_malformed_answers_give_empty_masks_and_keep_the_batch
     replies = [answer(explanation="no seat anywhere"), "I cannot do JSON", "still not JSON"]
     with ScriptedOpenAIServer(replies) as server:
         segmenter = grounded(comfy_host, handle, server)
-        mask, explanation, preview = node(comfy_host, "GenAssist_Segment").segment(
+        mask, explanation, preview = node(comfy_host, "GenAssist_Segment")(
             segmenter, batch, "the object people sit on", "one mask per instance", 4, 2)
         assert len(server.requests) == 3  # one answer, then one answer + one repair
     assert mask.shape == (2, 96, 160) and torch.count_nonzero(mask) == 0
@@ -117,10 +117,10 @@ def test_instances_grow_and_n_queries_encode_once(comfy_host, models_dir, sam):
 
 def test_lisa_node_yields_a_mask_of_the_image_size_and_polarity(comfy_host, tiny, models_dir):
     name = tiny.lisa()
-    (segmenter,) = node(comfy_host, "GenAssist_LoadLISA").load(name, "clip-vit-large-patch14", "auto", "none", 16,
+    (segmenter,) = node(comfy_host, "GenAssist_LoadLISA")(name, "clip-vit-large-patch14", "auto", "none", 16,
                                                                    False)
     image, pixels = image_tensor(height=120, width=90, seed=3)
-    mask, explanation, preview = node(comfy_host, "GenAssist_Segment").segment(
+    mask, explanation, preview = node(comfy_host, "GenAssist_Segment")(
         segmenter, image, "the object people would sit on", "union", 0, 0)
     assert mask.shape == (1, 120, 90) and preview.shape == (1, 120, 90, 3)
     assert explanation == "[SEG]"
@@ -163,7 +163,7 @@ def test_load_lisa_lists_lisa_folders_of_every_search_path_and_the_download_list
     (extra / ".my-lisa.download-1" / "config.json").write_text(json.dumps({"architectures": ["LISAForCausalLM"]}))
     paths, extensions = folder_paths.folder_names_and_paths["LLM"]
     monkeypatch.setitem(folder_paths.folder_names_and_paths, "LLM", (list(paths) + [str(extra)], extensions))
-    choices = node(comfy_host, "GenAssist_LoadLISA").INPUT_TYPES()["required"]["model"][0]
+    choices = node(comfy_host, "GenAssist_LoadLISA").choices("model")
     assert {name, "my-lisa", "LISA-13B-llama2-v1", "LISA_Plus_7b"} <= set(choices)
     assert not {"plain-llava", "clip-vit-large-patch14", ".my-lisa.download-1"} & set(choices)
     assert choices == sorted(choices)

@@ -43,7 +43,7 @@ def _harmonize(tally, harmonize, image, reference, mask, must_work=False):
 def test_harmonize_seams_matrix(comfy_host, tally):
     """Every image against ordinary references and masks, then every odd reference (sampling each
     combination is slow on CPU: the odd references get one image and one mask)."""
-    harmonize = node(comfy_host, "GenAssist_HarmonizeSeams").harmonize
+    harmonize = node(comfy_host, "GenAssist_HarmonizeSeams")
     image_set, mask_set = images(), masks()
     for i, r, m in itertools.product(image_set, REFERENCES, MASKS):
         ordinary = i in ORDINARY_IMAGES and r in ORDINARY_IMAGES and m in ORDINARY_MASKS
@@ -55,7 +55,7 @@ def test_harmonize_seams_matrix(comfy_host, tally):
 
 
 def test_refine_prompt_matrix(comfy_host, tally, mllm):
-    refine = node(comfy_host, "GenAssist_RefinePrompt").refine
+    refine = node(comfy_host, "GenAssist_RefinePrompt")
     for (i, image), (m, mask) in itertools.product(images().items(), masks().items()):
         result = outcome(tally, "Refine Prompt", ("image", "mask"), refine, mllm, "inpaint", "a fox", 0, 64, 0.2,
                          image=image, mask=mask, must_work=i in ORDINARY_IMAGES and m in ORDINARY_MASKS)
@@ -85,4 +85,4 @@ def test_mask_helper_names_both_shapes():
 
 def test_a_runaway_text_input_is_refused_naming_the_limit(comfy_host, mllm):
     with pytest.raises(ValueError, match=r"at most 200000, MAX_PROMPT_CHARS"):
-        node(comfy_host, "GenAssist_PlanEdit").plan(mllm, images()["24x32"], "add a cat " * 30_000, 0, 4, 256, 0.2)
+        node(comfy_host, "GenAssist_PlanEdit")(mllm, images()["24x32"], "add a cat " * 30_000, 0, 4, 256, 0.2)

@@ -22,16 +22,16 @@ FEW_MASKS = ("same size", "other size 7x5", "empty", "batch 2", "NaN/inf", "bad 
 
 @pytest.fixture(scope="module")
 def grounded(comfy_host, tiny):
-    (sam,) = node(comfy_host, "GenAssist_LoadSAM").load(tiny.sam(), "auto", False)
+    (sam,) = node(comfy_host, "GenAssist_LoadSAM")(tiny.sam(), "auto", False)
     with ScriptedOpenAIServer(BOX) as server:
         mllm = server_mllm(comfy_host, server, stream=False)
-        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter").build(mllm, sam, "0-1000", 256, 0)
+        (segmenter,) = node(comfy_host, "GenAssist_GroundedSegmenter")(mllm, sam, "0-1000", 256, 0)
         yield segmenter
 
 
 @pytest.fixture(scope="module")
 def inpaint_parts(comfy_host, tiny):
-    return node(comfy_host, "CheckpointLoaderSimple").load_checkpoint(tiny.sd15_inpaint())
+    return node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
 
 
 def _batch(image) -> int:
@@ -40,8 +40,8 @@ def _batch(image) -> int:
 
 @pytest.mark.slow
 def test_restore_matrix(comfy_host, tiny, tally):
-    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR").load(tiny.diffrir(scale=1), "auto")
-    restore = node(comfy_host, "GenAssist_Restore").restore
+    (restorer,) = node(comfy_host, "GenAssist_LoadDiffRIR")(tiny.diffrir(scale=1), "auto")
+    restore = node(comfy_host, "GenAssist_Restore")
     reference = IMAGES["24x32"]
     combos = [(i, "24x32", m) for i, m in itertools.product(IMAGES, FEW_MASKS)]
     combos += [("24x32", r, "other size 7x5") for r in IMAGES if r != "24x32"]
@@ -55,9 +55,9 @@ def test_restore_matrix(comfy_host, tiny, tally):
 
 @pytest.mark.slow
 def test_segment_matrix(comfy_host, tiny, tally, grounded):
-    (lisa,) = node(comfy_host, "GenAssist_LoadLISA").load(tiny.lisa(), "clip-vit-large-patch14", "auto", "none", 16,
+    (lisa,) = node(comfy_host, "GenAssist_LoadLISA")(tiny.lisa(), "clip-vit-large-patch14", "auto", "none", 16,
                                                           False)
-    segment = node(comfy_host, "GenAssist_Segment").segment
+    segment = node(comfy_host, "GenAssist_Segment")
     lisa_images = ("1x1 px", "8x4096 thin", "RGBA", "NaN/inf", "2 channels")  # LISA is the slow one
     combos = [("grounded SAM", grounded, i) for i in IMAGES] + [("LISA", lisa, i) for i in lisa_images]
     for name, segmenter, i in combos:
@@ -70,9 +70,9 @@ def test_segment_matrix(comfy_host, tiny, tally, grounded):
 
 @pytest.mark.slow
 def test_apply_edit_plan_matrix(comfy_host, tally, grounded, inpaint_parts):
-    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON").parse(PLAN)
+    (plan,) = node(comfy_host, "GenAssist_EditPlanFromJSON")(PLAN)
     model, clip, vae = inpaint_parts
-    apply = node(comfy_host, "GenAssist_ApplyEditPlan").apply
+    apply = node(comfy_host, "GenAssist_ApplyEditPlan")
     for name in ("24x32", "1x1 px", "8x4096 thin", "RGBA", "1 channel", "no batch dim", "NaN/inf", "2 channels",
                  "empty batch", "5 dims"):
         image = IMAGES[name]
@@ -88,7 +88,7 @@ def test_expand_canvas_matrix(comfy_host, tally, inpaint_parts):
     from genassist.canvas.layout import layout_tiles
 
     model, clip, vae = inpaint_parts
-    expand = node(comfy_host, "GenAssist_ExpandCanvas").expand
+    expand = node(comfy_host, "GenAssist_ExpandCanvas")
     plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
     for name in ("NaN/inf", "RGBA", "1x1 px", "4096x8 tall", "2 channels", "empty batch"):
         image = IMAGES[name]
@@ -121,9 +121,9 @@ def test_expand_canvas_conditioning_matrix(comfy_host, tally, inpaint_parts):
     from genassist.canvas.layout import layout_tiles
 
     model, clip, vae = inpaint_parts
-    (text,) = node(comfy_host, "CLIPTextEncode").encode(clip, "a table")
+    (text,) = node(comfy_host, "CLIPTextEncode")(clip, "a table")
     width = text[0][0].shape[-1]
-    expand = node(comfy_host, "GenAssist_ExpandCanvas").expand
+    expand = node(comfy_host, "GenAssist_ExpandCanvas")
     plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
     worked = []
     for name, (conditioning, batch) in _conditionings(width).items():
