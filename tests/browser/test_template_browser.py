@@ -1,6 +1,9 @@
 """Every example workflow opened as a new user opens it: from the template browser, on a ComfyUI with no model
-files. Its thumbnail shows on the card, it loads with no missing node, the missing-models dialog lists exactly
-the files its loaders declare in properties.models, and the nodes the frontend draws do not overlap."""
+files, in the host's own frontend and in the newest one. Its thumbnail shows on the card, it loads with no
+missing node, the frontend lists exactly the files its loaders declare in properties.models as missing (a
+dialog in older frontends, the errors panel's store in 1.4x+), the nodes it draws do not overlap, the API
+prompt it builds is the one the V1 nodes gave (byte for byte), and the server accepts that prompt once the
+model files exist."""
 
 import json
 import shutil
@@ -10,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import host
-from harness.browser import open_page
+from harness.browser import GRAPH_TO_PROMPT, MISSING_STATE, frontends, open_page
 from harness.inprocess import MODEL_FOLDERS, ensure_models_tree
 from harness.server import ComfyServer, write_paths_yaml
 from harness.workflow_conventions import (
@@ -22,6 +25,10 @@ from harness.workflow_conventions import (
 
 PACK = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((PACK / "example_workflows").glob("*.json"))
+# app.graphToPrompt() of every example, captured in frontends 1.49.6 and 1.58.1 (identical) from the V1 nodes
+FRONTEND_PROMPTS = json.loads((Path(__file__).parent / "golden" / "frontend_prompts.json").read_text())
+TINY_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                         "0000000d4944415478da63f8cfc0f01f0005000201a5f5d9e20000000049454e44ae426082")
 
 # The missing-models dialog asks each huggingface.co URL for the file's size; the test host is offline.
 OFFLINE_SIZE_LOOKUP = "Error fetching file size"
@@ -76,17 +83,19 @@ return {
 """
 
 
-@pytest.fixture(scope="module")
-def bare_server(tmp_path_factory):
+@pytest.fixture(scope="module", params=frontends(), ids=lambda f: f[0])
+def bare_server(request, tmp_path_factory):
     """A ComfyUI with GenAssist and empty model folders: what a new user has before any download."""
+    frontend, args = request.param
     work = tmp_path_factory.mktemp("bare_server")
     models = ensure_models_tree(work / "models")
-    server = ComfyServer(work, write_paths_yaml(work / "paths.yaml", models, MODEL_FOLDERS))
+    server = ComfyServer(work, write_paths_yaml(work / "paths.yaml", models, MODEL_FOLDERS), extra_args=args)
+    server.models_dir, server.frontend = models, frontend
     try:
         yield server.wait_ready()
     finally:
         server.stop()
-        shutil.copy(server.log_path, host.artifacts_dir() / "server_template_browser.log")
+        shutil.copy(server.log_path, host.artifacts_dir() / f"server_template_browser_{frontend}.log")
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +134,15 @@ def open_from_template_browser(driver, name: str) -> int:
     return width
 
 
+def _missing(state: dict) -> tuple[list, list]:
+    """(missing models as 'directory / name', missing media files) as the frontend found them."""
+    found = state["missing"]
+    if found is None:  # an older frontend: its missing-models dialog
+        return sorted(state["dialogLabels"]), []
+    models = sorted({f"{m['directory']} / {m['name']}" for m in found["models"]})
+    return models, sorted({m["name"] for m in found["media"]})
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_opened_from_template_browser(page, bare_server, path):
     workflow = json.loads(path.read_text())
@@ -135,25 +153,60 @@ def test_opened_from_template_browser(page, bare_server, path):
 
     def loaded(d):
         state = d.execute_script(GRAPH_STATE)
+        state["missing"] = d.execute_script(MISSING_STATE)
         done = len(state["nodes"]) == len(workflow["nodes"]) and path.stem in state["path"]
-        return state if done and (state["dialogLabels"] or not expected) else False
+        return state if done and (_missing(state)[0] or not expected) else False
 
-    state = _wait(driver, loaded, 30, f"{path.name} did not load with a missing-models dialog")
-    shot = page.screenshot(host.artifacts_dir() / f"template_{path.stem}.png")
+    state = _wait(driver, loaded, 30, f"{path.name} did not load with its missing models listed")
+    shot = page.screenshot(host.artifacts_dir() / f"template_{bare_server.frontend}_{path.stem}.png")
     _close_dialogs(driver)
+    missing_models, missing_media = _missing(state)
 
     assert thumbnail_width == 512
     assert state["state"]["missingNodes"] == [], f"missing node types (screenshot: {shot})"
-    assert [n["type"] for n in state["nodes"] if n["has_errors"]] == []
+    assert not (state["missing"] or {}).get("nodes"), f"missing node types (screenshot: {shot})"
     errors = [e for e in state["state"]["errors"] if not e.startswith(OFFLINE_SIZE_LOOKUP)]
     assert errors == [], f"console errors while loading (screenshot: {shot})"
-    assert sorted(state["dialogLabels"]) == expected, f"missing-models dialog (screenshot: {shot})"
-    assert sorted(state["state"]["missingModels"] or []) == expected
+    assert missing_models == expected, f"missing models (screenshot: {shot})"
+    if state["missing"] is None:
+        assert sorted(state["state"]["missingModels"] or []) == expected
+    # only the loaders of missing files (and image inputs with no file yet) are marked as errors
+    flagged = {str(n["id"]) for n in state["nodes"] if n["has_errors"]}
+    named = {str(m["nodeId"]) for kind in ("models", "media") for m in (state["missing"] or {}).get(kind, [])}
+    assert flagged <= named, f"nodes shown with errors (screenshot: {shot})"
     # The frontend grows nodes to what their widgets need: the layout must hold at the drawn sizes too.
     drawn = {"nodes": state["nodes"], "groups": state["groups"], "links": state["links"]}
     assert layout_problems(drawn) == [], f"layout as drawn (screenshot: {shot})"
     assert {n["type"] for n in state["nodes"]} & NOTE_TYPES
-    assert state["scale"] == pytest.approx(workflow["extra"]["ds"]["scale"]) and state["scale"] >= MIN_READABLE_SCALE
+    if state["missing"] is None:  # frontends before 1.4x open a template at its saved view; later ones fit it
+        assert state["scale"] == pytest.approx(workflow["extra"]["ds"]["scale"])
+        assert state["scale"] >= MIN_READABLE_SCALE
+
+    prompt = driver.execute_async_script(GRAPH_TO_PROMPT)
+    assert json.dumps(prompt, sort_keys=True) == json.dumps(FRONTEND_PROMPTS[path.name], sort_keys=True)
+    _assert_accepted(bare_server, prompt, missing_models, missing_media)
+
+
+def _assert_accepted(server, prompt: dict, models: list, media: list):
+    """With the missing files in place (placeholders: validation only checks they exist), the server accepts
+    the frontend's prompt; it is then taken off the queue before anything loads the placeholders."""
+    placed = []
+    for entry in models:
+        directory, name = entry.split(" / ", 1)
+        placed.append(server.models_dir / directory / name)
+    placed += [server.input_dir / name for name in media]
+    for path in placed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(TINY_PNG)
+    try:
+        server.post_json("/queue", {"clear": True})
+        answer = server.post_json("/prompt", {"prompt": prompt, "client_id": "genassist-browser-test"})
+        assert answer.get("prompt_id") and not answer.get("node_errors"), answer
+    finally:
+        server.post_json("/queue", {"clear": True})
+        server.post_json("/interrupt", {})
+        for path in placed:
+            path.unlink()
 
 
 def test_thumbnails_are_served_where_the_browser_reads_them(bare_server):
@@ -165,8 +218,8 @@ def test_thumbnails_are_served_where_the_browser_reads_them(bare_server):
 
 
 def test_dialog_follows_the_same_rules_as_the_expected_list(page):
-    """The frontend lists an entry only when its file is the node's selected one, once per URL: a workflow whose
-    SAM loader selects another file and whose checkpoint loader is doubled lists the checkpoint alone."""
+    """The frontend lists an entry only when its file is the node's selected one, once per file: a workflow
+    whose SAM loader selects another file and whose checkpoint loader is doubled lists the checkpoint alone."""
     workflow = json.loads((PACK / "example_workflows" / "segment_grounded_inpaint.json").read_text())
     sam = next(n for n in workflow["nodes"] if n["type"] == "GenAssist_LoadSAM")
     sam["widgets_values"][0] = "sam_vit_b_01ec64.pth"
@@ -178,7 +231,12 @@ def test_dialog_follows_the_same_rules_as_the_expected_list(page):
     driver = page.driver
     driver.execute_script(HOOKS)
     driver.execute_script("app.loadGraphData(arguments[0], true, true, 'rules_check');", workflow)
-    state = _wait(driver, lambda d: (s := d.execute_script(GRAPH_STATE))["dialogLabels"] and s, 30,
-                  "no missing-models dialog")
+
+    def listed(d):
+        state = d.execute_script(GRAPH_STATE)
+        state["missing"] = d.execute_script(MISSING_STATE)
+        return _missing(state)[0] or False
+
+    models = _wait(driver, listed, 30, "no missing models listed")
     _close_dialogs(driver)
-    assert sorted(state["dialogLabels"]) == expected
+    assert models == expected

@@ -114,3 +114,30 @@ def read_workflow(path: Path):
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         return {"invalid_json": str(err)}
+
+
+def frontends() -> list[tuple[str, list[str]]]:
+    """The web UIs the browser layer runs in: the host's own frontend package, and the newest one
+    (setup_host.sh --test installs it beside the host), served with --front-end-root. Each: (id, server args)."""
+    from .host import host_setting
+
+    found = [("host-frontend", [])]
+    root = host_setting("NEWEST_FRONTEND_ROOT")
+    if root:
+        found.append((f"frontend-{Path(root).parents[1].name}", ["--front-end-root", root]))
+    return found
+
+
+# What the frontend found missing when a workflow loaded, read from its own stores (1.4x+ lists missing
+# models and media in the side panel's errors tab, not in a dialog); null on frontends without those stores.
+MISSING_STATE = """
+const el = [...document.querySelectorAll('*')].find(e => e.__vue_app__);
+const stores = el && el.__vue_app__.config.globalProperties.$pinia && el.__vue_app__.config.globalProperties.$pinia._s;
+if (!stores || !stores.get('missingModel')) return null;
+const plain = v => JSON.parse(JSON.stringify(v ?? null));
+return {models: plain(stores.get('missingModel').missingModelCandidates) || [],
+        media: plain(stores.get('missingMedia') && stores.get('missingMedia').missingMediaCandidates) || [],
+        nodes: plain(stores.get('missingNodesError') && stores.get('missingNodesError').missingNodesError)};
+"""
+# The API prompt the frontend itself builds from the loaded graph (what its Run button sends).
+GRAPH_TO_PROMPT = "const done = arguments[0]; app.graphToPrompt().then(p => done(p.output));"

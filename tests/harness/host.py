@@ -16,6 +16,11 @@ def _host_env() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def host_setting(name: str) -> str:
+    """A value setup_host.sh wrote into .host/host.env (the environment wins); empty when unset."""
+    return os.environ.get(name) or _host_env().get(name, "")
+
+
 def comfy_dir() -> Path:
     path = os.environ.get("COMFYUI_DIR") or _host_env().get("COMFYUI_DIR")
     if not path or not (Path(path) / "main.py").is_file():
