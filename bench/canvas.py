@@ -66,17 +66,18 @@ def _run_standin(plan, source, opts):
 
 def _comfy(opts):
     from harness import host
+    from harness.inprocess import node as node_call
     from harness.inprocess import start_comfy
     from tiny_models import TinyModels
 
     models = host.HOST_DIR / "test_models"
     nodes = start_comfy(models, Path(tempfile.mkdtemp(prefix="bench_canvas_")), cpu=opts.device == "cpu")
-    ckpt = nodes.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(TinyModels(models).sd15_inpaint())
-    node = nodes.NODE_CLASS_MAPPINGS["GenAssist_ExpandCanvas"]()
+    ckpt = node_call(nodes, "CheckpointLoaderSimple")(TinyModels(models).sd15_inpaint())
+    node = node_call(nodes, "GenAssist_ExpandCanvas")
 
     def run(plan, source, opts):
         model, clip, vae = ckpt
-        image, mask, _ = node.expand(source, plan, model, clip, vae, 0, opts.steps, 4.0, "euler", "normal", 1.0, 16,
+        image, mask, _ = node(source, plan, model, clip, vae, 0, opts.steps, 4.0, "euler", "normal", 1.0, 16,
                                      True)
         return image, mask
 

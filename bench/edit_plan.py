@@ -37,7 +37,7 @@ PACK = Path(__file__).resolve().parents[1]
 from long_prompt import interleaved_medians  # noqa: E402  (bench/ is the script's own folder)
 
 from harness import host  # noqa: E402
-from harness.inprocess import start_comfy  # noqa: E402
+from harness.inprocess import node, start_comfy  # noqa: E402
 
 log = logging.getLogger("bench.edit_plan")
 PROMPT = "a tall clear glass of dark soda with ice cubes, standing on a wooden table"
@@ -148,9 +148,9 @@ def overhead(nodes, package, parts, size: int, plan_steps: int, sampler_steps: i
     mask = centred_mask(size, 0.2)
     plan = plan_mod.EditPlan(tuple(plan_mod.EditStep(f"edit {i}", "replace", f"region {i}", f"{PROMPT}, variant {i}")
                                    for i in range(plan_steps)))
-    apply_node = nodes.NODE_CLASS_MAPPINGS["GenAssist_ApplyEditPlan"]()
-    encode = nodes.NODE_CLASS_MAPPINGS["CLIPTextEncode"]()
-    conditioning = nodes.NODE_CLASS_MAPPINGS["InpaintModelConditioning"]()
+    apply_node = node(nodes, "GenAssist_ApplyEditPlan")
+    encode = node(nodes, "CLIPTextEncode")
+    conditioning = node(nodes, "InpaintModelConditioning")
     sampler = nodes.NODE_CLASS_MAPPINGS["KSampler"]()
     decode = nodes.NODE_CLASS_MAPPINGS["VAEDecode"]()
     composite = nodes.NODE_CLASS_MAPPINGS["ImageCompositeMasked"]()
@@ -158,17 +158,17 @@ def overhead(nodes, package, parts, size: int, plan_steps: int, sampler_steps: i
     segmenter = FixedSegmenter(segmentation, mask)
 
     def ours(harmonize):
-        return lambda: apply_node.apply(image, plan, segmenter, model, clip, vae, seed=1, steps=sampler_steps,
+        return lambda: apply_node(image, plan, segmenter, model, clip, vae, seed=1, steps=sampler_steps,
                                         cfg=5.0, sampler_name="euler", scheduler="normal", denoise=1.0,
                                         context_px=size, resolution=size, grow_px=0, feather_px=0,
                                         harmonize=harmonize, negative=NEGATIVE)
 
     def by_hand():
         out = image
-        (negative,) = encode.encode(clip, NEGATIVE)
+        (negative,) = encode(clip, NEGATIVE)
         for index, step in enumerate(plan.steps):
-            (positive,) = encode.encode(clip, step.prompt)
-            pos, neg, latent = conditioning.encode(positive, negative, out, vae, mask[None])
+            (positive,) = encode(clip, step.prompt)
+            pos, neg, latent = conditioning(positive, negative, out, vae, mask[None])
             (latent,) = sampler.sample(model, 1 + index, sampler_steps, 5.0, "euler", "normal", pos, neg, latent)
             (decoded,) = decode.decode(vae, latent)
             (out,) = composite.composite(out, decoded, 0, 0, False, mask[None])

@@ -19,7 +19,7 @@ import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 PACK = Path(__file__).resolve().parents[1]
 
 from harness import host  # noqa: E402
-from harness.inprocess import start_comfy  # noqa: E402
+from harness.inprocess import node, start_comfy  # noqa: E402
 from harness.sample_text import SENTENCES  # noqa: E402
 
 log = logging.getLogger("bench.long_prompt")
@@ -74,9 +74,9 @@ def main() -> None:
     log.setLevel(logging.INFO)
 
     nodes, tiny = start_host(opts.gpu)
-    _, clip, _ = nodes.NODE_CLASS_MAPPINGS["CheckpointLoaderSimple"]().load_checkpoint(tiny.sd15())
-    core = nodes.NODE_CLASS_MAPPINGS["CLIPTextEncode"]()
-    ours = nodes.NODE_CLASS_MAPPINGS["GenAssist_LongPromptEncode"]()
+    _, clip, _ = node(nodes, "CheckpointLoaderSimple")(tiny.sd15())
+    core = node(nodes, "CLIPTextEncode")
+    ours = node(nodes, "GenAssist_LongPromptEncode")
     device = clip.patcher.load_device
 
     log.info("device: %s · repeats: %d · median seconds per encode · ratio = ours / core CLIPTextEncode",
@@ -89,9 +89,9 @@ def main() -> None:
         results = {}
 
         def ours_fn(s, t=text, out=results):
-            return lambda: out.__setitem__(s, ours.encode(clip, t, s, 4, "auto"))
+            return lambda: out.__setitem__(s, ours(clip, t, s, 4, "auto"))
 
-        fns = {"core": lambda t=text: core.encode(clip, t), **{s: ours_fn(s) for s in strategies}}
+        fns = {"core": lambda t=text: core(clip, t), **{s: ours_fn(s) for s in strategies}}
         medians = interleaved_medians(fns, opts.repeats)
         for strategy in strategies:
             (cond, _), = results[strategy][0]

@@ -36,7 +36,8 @@ import _pack  # noqa: F401  (the pack as genassist, the tests' harness)
 import torch
 from _memory_models import build_models  # noqa: E402  (bench/ is the script's own folder)
 
-from harness.inprocess import start_comfy  # noqa: E402
+from harness.inprocess import node as node_call  # noqa: E402
+from harness.inprocess import start_comfy
 
 log = logging.getLogger("bench.memory_pressure")
 PIPELINES = ("refine_sample", "lisa_inpaint", "canvas")
@@ -87,7 +88,7 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
     handle_mod = importlib.import_module(f"{package}.nodes._mllm_handle")
     segmenters = importlib.import_module(f"{package}.nodes._segmenters")
     region = importlib.import_module(f"{package}.nodes._inpaint_region")
-    node = {name: cls() for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
+    node = {name: node_call(nodes, name) for name in nodes.NODE_CLASS_MAPPINGS}
     size = 64 if args.tiny else 512
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(1, size, size, 3, generator=gen)
@@ -104,7 +105,7 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
 
     def checkpoint(name):  # loaded once, as ComfyUI's cache keeps a loader's output between prompts
         if name not in loaded:
-            loaded[name] = node["CheckpointLoaderSimple"].load_checkpoint(name)[:3]
+            loaded[name] = node["CheckpointLoaderSimple"](name)[:3]
         return loaded[name]
 
     sampling = region.SamplingSettings(1, args.steps, 5.0, "euler", "normal", 1.0)
@@ -115,12 +116,12 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
         text = mllm.generate([Message("user", "Write an image prompt for this picture.", [pil])], settings)
         STAGE["now"] = "core CheckpointLoader/KSampler/VAEDecode"
         model, clip, _vae = checkpoint("sd15.safetensors")
-        (latent,) = node["EmptyLatentImage"].generate(size, size, 1)
+        (latent,) = node["EmptyLatentImage"](size, size, 1)
         positive = region.encode_text(clip, text)
         negative = region.encode_text(clip, "")
-        (samples,) = node["KSampler"].sample(model, 1, args.steps, 5.0, "euler", "normal", positive, negative,
+        (samples,) = node["KSampler"](model, 1, args.steps, 5.0, "euler", "normal", positive, negative,
                                              latent)
-        node["VAEDecode"].decode(_vae, samples)
+        node["VAEDecode"](_vae, samples)
 
     def lisa_inpaint():
         STAGE["now"] = "LISA"
@@ -133,11 +134,11 @@ def pipelines(nodes, package: str, models: dict, args) -> dict:
 
     def canvas():
         STAGE["now"] = "Plan Canvas"
-        plan, _ = node["GenAssist_PlanCanvas"].plan(mllm, image, "a harbour at dusk", size // 2, 0, 0, 0, size,
+        plan, _ = node["GenAssist_PlanCanvas"](mllm, image, "a harbour at dusk", size // 2, 0, 0, 0, size,
                                                     size // 8, 0, max_new_tokens=args.tokens)
         STAGE["now"] = "Expand Canvas"
         model, clip, vae = checkpoint("sd15_inpaint.safetensors")
-        node["GenAssist_ExpandCanvas"].expand(image, plan, model, clip, vae, 0, args.steps, 5.0, "euler",
+        node["GenAssist_ExpandCanvas"](image, plan, model, clip, vae, 0, args.steps, 5.0, "euler",
                                               "normal", 1.0, 16, False)
 
     return {"refine_sample": refine_sample, "lisa_inpaint": lisa_inpaint, "canvas": canvas}

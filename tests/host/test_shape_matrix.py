@@ -65,10 +65,10 @@ def test_refine_prompt_matrix(comfy_host, tally, mllm):
 
 @pytest.mark.parametrize("node_id, title, call", [
     ("GenAssist_ExpressiveInstruction", "Expressive Instruction",
-     lambda n, mllm, image: n.express(mllm, image, "make it snowy", 0, 64, 0.2)),
-    ("GenAssist_PlanEdit", "Plan Edit", lambda n, mllm, image: n.plan(mllm, image, "add a cat", 0, 4, 256, 0.2)),
+     lambda n, mllm, image: n(mllm, image, "make it snowy", 0, 64, 0.2)),
+    ("GenAssist_PlanEdit", "Plan Edit", lambda n, mllm, image: n(mllm, image, "add a cat", 0, 4, 256, 0.2)),
     ("GenAssist_PlanCanvas", "Plan Canvas",
-     lambda n, mllm, image: n.plan(mllm, image, "a snowy field", 16, 0, 0, 8, 64, 0, 0)),
+     lambda n, mllm, image: n(mllm, image, "a snowy field", 16, 0, 0, 8, 64, 0, 0)),
 ])
 def test_image_prompting_nodes_matrix(comfy_host, tally, mllm, node_id, title, call):
     instance = node(comfy_host, node_id)
