@@ -23,6 +23,7 @@ from ..conditioning.long_prompt import encode_sentences, probe_layouts
 from ..editing.region import RegionPlan, crop_for_work, plan_region, resize_image, resize_mask, stitch
 from . import _types as types
 from ._oom import GENERAL_ADVICE, retry_on_oom
+from ._types import io
 
 LONG_PROMPT_WINDOWS = 4  # LLMGA's 4 x 75 tokens covers what an MLLM writes for one region
 
@@ -43,17 +44,18 @@ class SamplingSettings:
         return replace(self, seed=(self.seed + index) % 2**64)
 
 
-def sampling_inputs(unit: str) -> dict:
+def sampling_inputs(unit: str) -> list:
     """KSampler's widgets (seed .. scheduler, in its order) for a node that samples once per `unit`."""
-    return {
-        "seed": types.seed_input(f"Sampling seed; {unit} i uses seed + i. Same inputs and seed give the "
-                                    "same image."),
-        "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": f"Sampler steps per {unit}."}),
-        "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                          "tooltip": "Classifier-free guidance scale."}),
-        "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": "The sampler, as in KSampler."}),
-        "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "The noise schedule, as in KSampler."}),
-    }
+    return [
+        types.seed_input(f"Sampling seed; {unit} i uses seed + i. Same inputs and seed give the same image."),
+        io.Int.Input("steps", default=20, min=1, max=10000, tooltip=f"Sampler steps per {unit}."),
+        io.Float.Input("cfg", default=7.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                       tooltip="Classifier-free guidance scale."),
+        io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS,
+                       tooltip="The sampler, as in KSampler."),
+        io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS,
+                       tooltip="The noise schedule, as in KSampler."),
+    ]
 
 
 def encode_text(clip, text: str) -> list:

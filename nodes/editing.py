@@ -22,93 +22,103 @@ from ._inpaint_region import (
     preview_callback,
     sampling_inputs,
 )
-from ._mllm_prompting import GENERATION_INPUTS, generation_settings
-from ._progress import check_interrupt, progress_bar
+from ._mllm_prompting import generation_inputs, generation_settings
+from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_mask, as_rgb, to_pil
+from ._types import io
 
 log = logging.getLogger("GenAssist")
 
 CATEGORY = "GenAssist/editing"
 PLAN_TYPE = types.EDIT_PLAN
 PLAN_TOOLTIP = "The edit plan: ordered steps, each with instruction, action, region and prompt."
+# Every output names itself in display_name: ComfyUI 0.3.75 names an output by display_name alone (by
+# its type without one) and refuses an output id that an input has (hence the ids ending in "_out").
 
 
-class PlanEdit:
-    DESCRIPTION = (
-        "TIE's chain of thought: an MLLM splits a complex edit instruction into simple steps and, for each, "
-        "names the region to repaint (a phrase a segmenter can find in the image as it is at that step), a box "
-        "(where a new thing goes, or the object that changes) and describes the result (colour, shape, "
-        "material, position) as the inpainting prompt. The answer is "
-        "JSON, validated, with one repair turn; an instruction that needs no change gives an empty plan. "
-        "An image batch is planned from its first image.")
-    CATEGORY = CATEGORY
-    FUNCTION = "plan"
-    RETURN_TYPES = (PLAN_TYPE, "STRING", "STRING")
-    RETURN_NAMES = ("plan", "plan_json", "reasoning")
-    OUTPUT_TOOLTIPS = (
-        PLAN_TOOLTIP + " Connect to Apply Edit Plan.",
-        "The plan as readable JSON: copy it into Edit Plan From JSON to fix a step and re-run without the MLLM.",
-        "The model's thinking and notes (e.g. steps cut to max_steps).",
-    )
+class PlanEdit(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        seed, *generation = generation_inputs(
+            io.Int.Input("max_new_tokens", default=1024, min=64, max=8192, tooltip=(
+                "Longest answer in tokens; a plan of 6 steps needs about 400 (thinking models more).")))
+        return io.Schema(
+            node_id="GenAssist_PlanEdit",
+            display_name="Plan Edit (GenAssist, TIE)",
+            category=CATEGORY,
+            description=(
+                "TIE's chain of thought: an MLLM splits a complex edit instruction into simple steps and, for "
+                "each, names the region to repaint (a phrase a segmenter can find in the image as it is at that "
+                "step), a box (where a new thing goes, or the object that changes) and describes the result "
+                "(colour, shape, material, position) as the inpainting prompt. The answer is JSON, validated, "
+                "with one repair turn; an instruction that needs no change gives an empty plan. An image batch "
+                "is planned from its first image."),
+            inputs=[
+                types.MLLM.Input("mllm", tooltip=(
+                    "From Load MLLM or MLLM Server (a vision model sees the image; a text-only one plans from "
+                    "the instruction alone).")),
+                io.Image.Input("image", tooltip="The image to edit."),
+                io.String.Input("instruction", multiline=True, default="", tooltip=(
+                    "The complex edit, e.g. 'put a single vase of flowers and a glass of soda on the table, and "
+                    "add a bottle of beer'.")),
+                seed,
+                io.Int.Input("max_steps", default=6, min=1, max=32, tooltip=(
+                    "Most steps in the plan; a longer answer is cut to the first max_steps (said in "
+                    "reasoning).")),
+                *generation,
+            ],
+            outputs=[
+                PLAN_TYPE.Output("plan", display_name="plan",
+                                 tooltip=PLAN_TOOLTIP + " Connect to Apply Edit Plan."),
+                io.String.Output("plan_json", display_name="plan_json", tooltip=(
+                    "The plan as readable JSON: copy it into Edit Plan From JSON to fix a step and re-run "
+                    "without the MLLM.")),
+                io.String.Output("reasoning", display_name="reasoning",
+                                 tooltip="The model's thinking and notes (e.g. steps cut to max_steps)."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        inputs = dict(GENERATION_INPUTS)
-        inputs["max_new_tokens"] = ("INT", {"default": 1024, "min": 64, "max": 8192, "tooltip": "Longest "
-                                            "answer in tokens; a plan of 6 steps needs about 400 (thinking "
-                                            "models more)."})
-        return {"required": {
-            "mllm": (types.MLLM, {"tooltip": "From Load MLLM or MLLM Server (a vision model sees the "
-                                        "image; a text-only one plans from the instruction alone)."}),
-            "image": ("IMAGE", {"tooltip": "The image to edit."}),
-            "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The complex edit, e.g. "
-                                       "'put a single vase of flowers and a glass of soda on the table, and "
-                                       "add a bottle of beer'."}),
-            "seed": inputs.pop("seed"),
-            "max_steps": ("INT", {"default": 6, "min": 1, "max": 32, "tooltip": "Most steps in the plan; a "
-                                  "longer answer is cut to the first max_steps (said in reasoning)."}),
-            **inputs,
-        }, "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def plan(self, mllm, image, instruction, seed, max_steps, max_new_tokens, temperature, unique_id=None):
+    def execute(cls, mllm, image, instruction, seed, max_steps, max_new_tokens, temperature) -> io.NodeOutput:
+        node_id = cls.hidden.unique_id
         pils = to_pil(image)
         if len(pils) > 1:
             log.warning("GenAssist PlanEdit: image batch of %d; planning from the first image", len(pils))
         check_interrupt()
-        result = plan_edit(lambda messages, gen: mllm.generate(messages, gen, node_id=unique_id), pils[0],
+        result = plan_edit(lambda messages, gen: mllm.generate(messages, gen, node_id=node_id), pils[0],
                            instruction, int(max_steps), generation_settings(seed, max_new_tokens, temperature))
         reasoning = result.reasoning
         if len(pils) > 1:
             reasoning += f"\nnote: image batch of {len(pils)}: planned from image 1"
         log.info("GenAssist PlanEdit: %d step(s) from %s", len(result.plan), mllm.name)
-        return (result.plan, result.plan.to_json(), reasoning.strip())
+        return io.NodeOutput(result.plan, result.plan.to_json(), reasoning.strip())
 
 
-class EditPlanFromJSON:
-    DESCRIPTION = (
-        "An edit plan from JSON you write or paste: {\"steps\": [{\"instruction\", \"action\" (add / remove / "
-        "replace / attribute / global), \"region\", \"prompt\", optional \"box\" [x0, y0, x1, y1] in 0-1000}]}. "
-        "Use it to fix a plan from Plan Edit and "
-        "re-run without calling the MLLM again. Invalid JSON or a missing field stops with an error naming "
-        "the step and the field.")
-    CATEGORY = CATEGORY
-    FUNCTION = "parse"
-    RETURN_TYPES = (PLAN_TYPE,)
-    RETURN_NAMES = ("plan",)
-    OUTPUT_TOOLTIPS = (PLAN_TOOLTIP,)
+class EditPlanFromJSON(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_EditPlanFromJSON",
+            display_name="Edit Plan From JSON (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "An edit plan from JSON you write or paste: {\"steps\": [{\"instruction\", \"action\" (add / "
+                "remove / replace / attribute / global), \"region\", \"prompt\", optional \"box\" [x0, y0, x1, "
+                "y1] in 0-1000}]}. Use it to fix a plan from Plan Edit and re-run without calling the MLLM "
+                "again. Invalid JSON or a missing field stops with an error naming the step and the field."),
+            inputs=[
+                io.String.Input("plan_json", multiline=True, default=EXAMPLE, tooltip=(
+                    "The plan as JSON (Plan Edit's plan_json output has this form); keys other than the four "
+                    "fields and the optional box are ignored; {\"steps\": []} leaves the image unchanged.")),
+            ],
+            outputs=[PLAN_TYPE.Output("plan", display_name="plan", tooltip=PLAN_TOOLTIP)],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "plan_json": ("STRING", {"multiline": True, "default": EXAMPLE, "tooltip": "The plan as JSON "
-                                     "(Plan Edit's plan_json output has this form); keys other than the four "
-                                     "fields and the optional box are ignored; {\"steps\": []} leaves the "
-                                     "image unchanged."}),
-        }}
-
-    def parse(self, plan_json):
+    def execute(cls, plan_json) -> io.NodeOutput:
         try:
-            return (plan_from_json(plan_json),)
+            return io.NodeOutput(plan_from_json(plan_json))
         except PlanError as error:
             raise PlanError(f"Edit Plan From JSON: {error}") from None
 
@@ -132,82 +142,97 @@ def _box_refiner(segmenter):
     return lambda image, box: segmenter.segment_box(to_pil(image)[0], box)
 
 
-class ApplyEditPlan:
-    DESCRIPTION = (
-        "Runs an edit plan step by step: localize the step on the current image (the previous step's "
-        "output): a painted mask from 'masks' wins; with localize=auto an add step uses the plan's box (an "
-        "ellipse inside it), other steps the segmenter with the region phrase (and the instruction), then the "
-        "box if nothing is found. Grow the mask, crop a context window at the working resolution, "
-        "inpaint it with the step's prompt (long-prompt encoding for CLIP models; inpainting checkpoints "
-        "get the masked image as input), paste it back through a feathered mask and harmonize the seam. "
-        "Pixels farther than grow + feather from every step's mask are unchanged, bit for bit. A step whose "
-        "region is not found is skipped and logged; the log names the mask used and its area. A global step is "
-        "an img2img of the whole image at the working resolution with 'global_denoise'.")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = ("IMAGE", "IMAGE", "MASK", "STRING")
-    RETURN_NAMES = ("image", "step_images", "step_masks", "log")
-    OUTPUT_TOOLTIPS = (
-        "The edited image(s).",
-        "The image after each step (a skipped step repeats the previous image); per input image, in order.",
-        "Where each step may have changed pixels (grown + feathered mask; zeros for a skipped step).",
-        "Per step: sub-instruction, region phrase, mask area %, prompt used, seconds; or why it was skipped.",
-    )
+class ApplyEditPlan(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_ApplyEditPlan",
+            display_name="Apply Edit Plan (GenAssist, TIE)",
+            category=CATEGORY,
+            description=(
+                "Runs an edit plan step by step: localize the step on the current image (the previous step's "
+                "output): a painted mask from 'masks' wins; with localize=auto an add step uses the plan's box "
+                "(an ellipse inside it), other steps the segmenter with the region phrase (and the instruction), "
+                "then the box if nothing is found. Grow the mask, crop a context window at the working "
+                "resolution, inpaint it with the step's prompt (long-prompt encoding for CLIP models; inpainting "
+                "checkpoints get the masked image as input), paste it back through a feathered mask and "
+                "harmonize the seam. Pixels farther than grow + feather from every step's mask are unchanged, "
+                "bit for bit. A step whose region is not found is skipped and logged; the log names the mask "
+                "used and its area. A global step is an img2img of the whole image at the working resolution "
+                "with 'global_denoise'."),
+            inputs=[
+                io.Image.Input("image", tooltip="The image(s) to edit; each batch item runs the whole plan."),
+                PLAN_TYPE.Input("plan", tooltip="From Plan Edit or Edit Plan From JSON."),
+                types.SEGMENTER.Input("segmenter", tooltip=(
+                    "Finds each step's region: Load LISA, Grounded Segmenter (an MLLM + SAM), or Load SAM 3 "
+                    "(also given the step's box, if any).")),
+                io.Model.Input("model", tooltip="The diffusion model; an inpainting checkpoint works best."),
+                io.Clip.Input("clip", tooltip="Its text encoder: each step's prompt is encoded with it."),
+                io.Vae.Input("vae", tooltip="Its VAE."),
+                *sampling_inputs("step"),
+                io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01, tooltip=(
+                    "How much of each local region is repainted (1 = completely). Global steps use "
+                    "global_denoise.")),
+                io.Int.Input("context_px", default=64, min=0, max=2048, tooltip=(
+                    "Pixels of surrounding image included around each mask, so the model sees where the edit "
+                    "sits.")),
+                io.Int.Input("resolution", default=512, min=64, max=4096, step=8, tooltip=(
+                    "Working resolution: the crop's longer side is scaled to this (SD1.5: 512, SDXL: 1024).")),
+                io.Int.Input("grow_px", default=8, min=0, max=256, tooltip=(
+                    "Grow each found mask by this many pixels before inpainting (segmenter masks are tight).")),
+                io.Int.Input("feather_px", default=16, min=0, max=256, tooltip=(
+                    "Blend the inpainted crop into the image over this many pixels outside the grown mask.")),
+                io.Boolean.Input("harmonize", default=True, tooltip=(
+                    "Match colour and brightness of the repainted region to its surroundings at the seam "
+                    "(weight-free).")),
+                io.String.Input("negative", multiline=True, default="", optional=True,
+                                tooltip="Negative prompt for every step, e.g. 'blurry, distorted'."),
+                io.Mask.Input("masks", optional=True, tooltip=(
+                    "Optional painted masks, one per step in plan order (a batch; any size, resized to the "
+                    "image). A non-empty mask is used for its step as is; an empty (black) mask lets that step "
+                    "localize itself. Global steps repaint the whole image and ignore their mask.")),
+                io.Combo.Input("localize", options=list(LOCALIZE_MODES), default="auto", optional=True, tooltip=(
+                    "Where each step edits. auto: add steps use the plan's box (where the new thing goes), "
+                    "other steps the segmenter, then the box. segmenter: the region phrase only. box: the box, "
+                    "else the segmenter.")),
+                io.Float.Input("global_denoise", default=0.5, min=0.01, max=1.0, step=0.01, optional=True, tooltip=(
+                    "Strength of global steps (style, lighting): an img2img of the whole image; lower keeps "
+                    "more of the image and of earlier steps.")),
+            ],
+            outputs=[
+                io.Image.Output("image_out", display_name="image", tooltip="The edited image(s)."),
+                io.Image.Output("step_images", display_name="step_images", tooltip=(
+                    "The image after each step (a skipped step repeats the previous image); per input image, "
+                    "in order.")),
+                io.Mask.Output("step_masks", display_name="step_masks", tooltip=(
+                    "Where each step may have changed pixels (grown + feathered mask; zeros for a skipped "
+                    "step).")),
+                io.String.Output("log", display_name="log", tooltip=(
+                    "Per step: sub-instruction, region phrase, mask area %, prompt used, seconds; or why it was "
+                    "skipped.")),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "image": ("IMAGE", {"tooltip": "The image(s) to edit; each batch item runs the whole plan."}),
-            "plan": (PLAN_TYPE, {"tooltip": "From Plan Edit or Edit Plan From JSON."}),
-            "segmenter": (types.SEGMENTER, {"tooltip": "Finds each step's region: Load LISA, "
-                          "Grounded Segmenter (an MLLM + SAM), or Load SAM 3 (also given the step's box, if any)."}),
-            "model": ("MODEL", {"tooltip": "The diffusion model; an inpainting checkpoint works best."}),
-            "clip": ("CLIP", {"tooltip": "Its text encoder: each step's prompt is encoded with it."}),
-            "vae": ("VAE", {"tooltip": "Its VAE."}),
-            **sampling_inputs("step"),
-            "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "How much "
-                        "of each local region is repainted (1 = completely). Global steps use global_denoise."}),
-            "context_px": ("INT", {"default": 64, "min": 0, "max": 2048, "tooltip": "Pixels of surrounding "
-                           "image included around each mask, so the model sees where the edit sits."}),
-            "resolution": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8, "tooltip": "Working "
-                           "resolution: the crop's longer side is scaled to this (SD1.5: 512, SDXL: 1024)."}),
-            "grow_px": ("INT", {"default": 8, "min": 0, "max": 256, "tooltip": "Grow each found mask by this "
-                        "many pixels before inpainting (segmenter masks are tight)."}),
-            "feather_px": ("INT", {"default": 16, "min": 0, "max": 256, "tooltip": "Blend the inpainted crop "
-                           "into the image over this many pixels outside the grown mask."}),
-            "harmonize": ("BOOLEAN", {"default": True, "tooltip": "Match colour and brightness of the "
-                          "repainted region to its surroundings at the seam (weight-free)."}),
-        }, "optional": {
-            "negative": ("STRING", {"multiline": True, "default": "", "tooltip": "Negative prompt for every "
-                         "step, e.g. 'blurry, distorted'."}),
-            "masks": ("MASK", {"tooltip": "Optional painted masks, one per step in plan order (a batch; any "
-                      "size, resized to the image). A non-empty mask is used for its step as is; an empty "
-                      "(black) mask lets that step localize itself. Global steps repaint the whole image "
-                      "and ignore their mask."}),
-            "localize": (list(LOCALIZE_MODES), {"default": "auto", "tooltip": "Where each step edits. auto: add "
-                         "steps use the plan's box (where the new thing goes), other steps the segmenter, then "
-                         "the box. segmenter: the region phrase only. box: the box, else the segmenter."}),
-            "global_denoise": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip":
-                               "Strength of global steps (style, lighting): an img2img of the whole image; "
-                               "lower keeps more of the image and of earlier steps."}),
-        }, "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def apply(self, image, plan: EditPlan, segmenter, model, clip, vae, seed, steps, cfg, sampler_name,
-              scheduler, denoise, context_px, resolution, grow_px, feather_px, harmonize, negative="",
-              masks=None, localize="auto", global_denoise=0.5, unique_id=None):
+    def execute(cls, image, plan: EditPlan, segmenter, model, clip, vae, seed, steps, cfg, sampler_name,
+                scheduler, denoise, context_px, resolution, grow_px, feather_px, harmonize, negative="",
+                masks=None, localize="auto", global_denoise=0.5) -> io.NodeOutput:
         if not isinstance(plan, EditPlan):
             raise TypeError("Apply Edit Plan: the plan input must come from Plan Edit or Edit Plan From JSON")
+        node_id = cls.hidden.unique_id
         rgb = as_rgb(image)
         count = len(plan.steps)
         masks = None if masks is None else as_mask(masks, "masks")  # apply_plan checks one mask per step
         apply_settings = ApplySettings(grow_px, feather_px, context_px, resolution, harmonize, localize)
-        bar = progress_bar(max(1, rgb.shape[0] * count * steps), unique_id)
+        bar = progress_bar(max(1, rgb.shape[0] * count * steps), node_id)
+        show = text_streamer(node_id)
         negative_cond = encode_text(clip, negative or "") if count else None
         encoded = {}  # prompt -> conditioning: a batch runs the same steps on every image
         finals, step_images, step_masks, logs = [], [], [], []
         sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, denoise)
         global_sampling = SamplingSettings(seed, steps, cfg, sampler_name, scheduler, global_denoise)
-        localize = _segment_localizer(segmenter, unique_id)
+        localize = _segment_localizer(segmenter, node_id)
         refine_box = _box_refiner(segmenter)
         for item in range(rgb.shape[0]):
             base = item * count * steps
@@ -215,6 +240,8 @@ class ApplyEditPlan:
             def on_step(index, base=base):
                 check_interrupt()
                 bar.update_absolute(base + index * steps, bar.total)
+                step = plan.steps[index]  # the node shows which step runs, as Expand Canvas shows its tiles
+                show(f"step {index + 1}/{count} ({step.action}): {step.instruction}")
 
             def inpaint(window, mask, step, index, base=base):
                 callback = preview_callback(model, steps, bar, base + index * steps, bar.total)
@@ -236,16 +263,7 @@ class ApplyEditPlan:
         bar.update_absolute(bar.total, bar.total)
         log_text = "\n".join(logs)
         log.info("GenAssist ApplyEditPlan:\n%s", log_text)
-        return (torch.cat(finals), torch.cat(step_images), torch.cat(step_masks), log_text)
+        return io.NodeOutput(torch.cat(finals), torch.cat(step_images), torch.cat(step_masks), log_text)
 
 
-NODE_CLASS_MAPPINGS = {
-    "GenAssist_PlanEdit": PlanEdit,
-    "GenAssist_EditPlanFromJSON": EditPlanFromJSON,
-    "GenAssist_ApplyEditPlan": ApplyEditPlan,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "GenAssist_PlanEdit": "Plan Edit (GenAssist, TIE)",
-    "GenAssist_EditPlanFromJSON": "Edit Plan From JSON (GenAssist)",
-    "GenAssist_ApplyEditPlan": "Apply Edit Plan (GenAssist, TIE)",
-}
+NODES = [PlanEdit, EditPlanFromJSON, ApplyEditPlan]

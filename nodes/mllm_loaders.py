@@ -14,8 +14,10 @@ from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import MLLMHandle, ModelContainer, default_cache_dir
+from ._types import io
 
 log = logging.getLogger("GenAssist")
+CATEGORY = "GenAssist/MLLM"
 
 _CACHE_TIP = ("Keep answers on disk (ComfyUI user folder), keyed by model, prompt, image, settings and seed: "
               "the same request is answered again without running the model.")
@@ -34,46 +36,49 @@ _COMPILE_TIP = ("Faster answers on a GPU: a pre-allocated KV cache and the one-t
                 "normal decoding, logging why.")
 
 
-class LoadMLLM:
-    DESCRIPTION = ("Load a multimodal LLM from a folder in models/LLM: any image-text-to-text model the "
-                   "installed transformers knows (Qwen2.5-VL, Qwen3-VL, Qwen3.5, Gemma 3, InternVL, Mistral 3, "
-                   "LLaVA...) and text-only chat models through transformers, and LLMGA / legacy LLaVA "
-                   "checkpoints in their original layout. ComfyUI manages its memory: it is moved to the GPU only while it "
-                   "generates and can be evicted when the diffusion model needs room.")
-    CATEGORY = "GenAssist/MLLM"
-    FUNCTION = "load"
-    RETURN_TYPES = (types.MLLM,)
-    RETURN_NAMES = ("mllm",)
-    OUTPUT_TOOLTIPS = ("The loaded model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
+class LoadMLLM(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_LoadMLLM",
+            display_name="Load MLLM (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "Load a multimodal LLM from a folder in models/LLM: any image-text-to-text model the installed "
+                "transformers knows (Qwen2.5-VL, Qwen3-VL, Qwen3.5, Gemma 3, InternVL, Mistral 3, LLaVA...) and "
+                "text-only chat models through transformers, and LLMGA / legacy LLaVA checkpoints in their "
+                "original layout. ComfyUI manages its memory: it is moved to the GPU only while it generates and "
+                "can be evicted when the diffusion model needs room."),
+            inputs=[
+                io.Combo.Input("model", options=_model_choices(), tooltip=(
+                    "Folder name under models/LLM (extra_model_paths.yaml folders included). Names of the "
+                    "download list appear even before they are on disk.")),
+                types.dtype_input("Weights precision. auto: bf16 (or fp16) on GPU, fp32 on CPU."),
+                io.Combo.Input("quantization", options=["none", "8bit", "4bit"], default="none", tooltip=(
+                    "8/4-bit weights via bitsandbytes (CUDA only; must be installed). Quantized models stay on "
+                    "the GPU.")),
+                io.Boolean.Input("download", default=False, tooltip=(
+                    "If the folder is missing or incomplete and the name is in the download list, fetch it "
+                    "from Hugging Face into models/LLM/<name>. A complete copy is never re-downloaded; "
+                    "HF_HUB_OFFLINE=1 forbids downloading.")),
+                io.Boolean.Input("cache_answers", default=False, tooltip=_CACHE_TIP),
+                io.Boolean.Input("trust_remote_code", default=False, optional=True, tooltip=(
+                    "Allow Python code shipped in the model folder to run. Leave off unless you trust its "
+                    "author.")),
+                io.Boolean.Input("compile", default=False, optional=True, tooltip=_COMPILE_TIP),
+            ],
+            outputs=[types.MLLM.Output("mllm", tooltip=(
+                "The loaded model, for Refine Prompt, Expressive Instruction and the other MLLM nodes."))],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": (_model_choices(), {"tooltip": "Folder name under models/LLM (extra_model_paths.yaml "
-                                                    "folders included). Names of the download list appear "
-                                                    "even before they are on disk."}),
-            "dtype": types.dtype_input("Weights precision. "
-                      "auto: bf16 (or fp16) on GPU, fp32 on CPU."),
-            "quantization": (["none", "8bit", "4bit"], {"default": "none", "tooltip": "8/4-bit weights via "
-                             "bitsandbytes (CUDA only; must be installed). Quantized models stay on the GPU."}),
-            "download": ("BOOLEAN", {"default": False, "tooltip": "If the folder is missing or incomplete and "
-                                    "the name is in the download list, fetch it from Hugging Face into "
-                                    "models/LLM/<name>. A complete copy is never re-downloaded; HF_HUB_OFFLINE=1 "
-                                    "forbids downloading."}),
-            "cache_answers": ("BOOLEAN", {"default": False, "tooltip": _CACHE_TIP}),
-        }, "optional": {
-            "trust_remote_code": ("BOOLEAN", {"default": False, "tooltip": "Allow Python code shipped in the "
-                                             "model folder to run. Leave off unless you trust its author."}),
-            "compile": ("BOOLEAN", {"default": False, "tooltip": _COMPILE_TIP}),
-        }}
-
-    def load(self, model, dtype="auto", quantization="none", download=False, cache_answers=False,
-             trust_remote_code=False, compile=False):
+    def execute(cls, model, dtype="auto", quantization="none", download=False, cache_answers=False,
+                trust_remote_code=False, compile=False) -> io.NodeOutput:
         search = folder_paths.get_folder_paths("LLM")
         folder = resolve_model(model, search, download=download)
         device = mm.text_encoder_device()
         torch_dtype = preferred_dtype(device, dtype)
-        vision_dir = self._vision_dir(folder, search, download)
+        vision_dir = _vision_dir(folder, search, download)
         backend = load_backend(folder, dtype=torch_dtype, quantization=quantization, device=device,
                                vision_dir=vision_dir, trust_remote_code=trust_remote_code)
         # bitsandbytes weights cannot be moved between devices: those stay on the GPU, unmanaged
@@ -82,21 +87,21 @@ class LoadMLLM:
         if compile:
             backend.decode_mode = "compile"
         log.info("GenAssist: loaded %s (%s, %s)", model, backend.family, torch_dtype)
-        return (MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None),)
+        return io.NodeOutput(MLLMHandle(backend, patcher, cache_dir=default_cache_dir() if cache_answers else None))
 
-    @staticmethod
-    def _vision_dir(folder, search, download):
-        """The separate CLIP folder a legacy checkpoint may need (used only if its own tower is absent)."""
-        try:
-            name = vision_tower_name(folder)
-        except (ValueError, KeyError, OSError):
-            return None  # not a legacy checkpoint
-        try:
-            return resolve_model(name, search, download=False)
-        except ModelMissingError:
-            if download and name in CURATED and not _has_tower_keys(folder):
-                return resolve_model(name, search, download=True)
-            return None
+
+def _vision_dir(folder, search, download):
+    """The separate CLIP folder a legacy checkpoint may need (used only if its own tower is absent)."""
+    try:
+        name = vision_tower_name(folder)
+    except (ValueError, KeyError, OSError):
+        return None  # not a legacy checkpoint
+    try:
+        return resolve_model(name, search, download=False)
+    except ModelMissingError:
+        if download and name in CURATED and not _has_tower_keys(folder):
+            return resolve_model(name, search, download=True)
+        return None
 
 
 def _has_tower_keys(folder) -> bool:
@@ -112,40 +117,43 @@ def _has_tower_keys(folder) -> bool:
     return False
 
 
-class MLLMServer:
-    DESCRIPTION = ("Use a model served over the OpenAI chat-completions protocol: Ollama, llama.cpp server, "
-                   "vLLM, LM Studio or OpenAI. The API key is read from an environment variable, so it never "
-                   "ends up in a saved workflow or image.")
-    CATEGORY = "GenAssist/MLLM"
-    FUNCTION = "connect"
-    RETURN_TYPES = (types.MLLM,)
-    RETURN_NAMES = ("mllm",)
-    OUTPUT_TOOLTIPS = ("The server model, for Refine Prompt, Expressive Instruction and the other MLLM nodes.",)
+class MLLMServer(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_MLLMServer",
+            display_name="MLLM Server (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "Use a model served over the OpenAI chat-completions protocol: Ollama, llama.cpp server, vLLM, "
+                "LM Studio or OpenAI. The API key is read from an environment variable, so it never ends up in "
+                "a saved workflow or image."),
+            inputs=[
+                io.String.Input("base_url", default="http://127.0.0.1:11434/v1", tooltip=(
+                    "Server address up to /v1 (Ollama: http://127.0.0.1:11434/v1, llama.cpp/vLLM: "
+                    "http://127.0.0.1:8000/v1, OpenAI: https://api.openai.com/v1).")),
+                io.String.Input("model", default="qwen2.5vl:7b", tooltip="The server's model id."),
+                io.String.Input("api_key_env", default="", tooltip=(
+                    "NAME of the environment variable holding the API key (e.g. OPENAI_API_KEY), not the key "
+                    "itself. Empty: no key.")),
+                io.Int.Input("timeout_s", default=120, min=1, max=3600, tooltip=(
+                    "Longest wait for the server, in seconds: for the first word and for each next part of a "
+                    "streamed answer (stream off: for the whole answer). A timed-out request is reported, not "
+                    "sent again.")),
+                io.Boolean.Input("stream", default=True, tooltip=(
+                    "Show the answer on the node while it is written; cancel stops it at once.")),
+                io.Boolean.Input("cache_answers", default=False, tooltip=_CACHE_TIP),
+            ],
+            outputs=[types.MLLM.Output("mllm", tooltip=(
+                "The server model, for Refine Prompt, Expressive Instruction and the other MLLM nodes."))],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "base_url": ("STRING", {"default": "http://127.0.0.1:11434/v1", "tooltip": "Server address up to "
-                                    "/v1 (Ollama: http://127.0.0.1:11434/v1, llama.cpp/vLLM: "
-                                    "http://127.0.0.1:8000/v1, OpenAI: https://api.openai.com/v1)."}),
-            "model": ("STRING", {"default": "qwen2.5vl:7b", "tooltip": "The server's model id."}),
-            "api_key_env": ("STRING", {"default": "", "tooltip": "NAME of the environment variable holding "
-                                       "the API key (e.g. OPENAI_API_KEY), not the key itself. Empty: no key."}),
-            "timeout_s": ("INT", {"default": 120, "min": 1, "max": 3600, "tooltip": "Longest wait for the server, "
-                                  "in seconds: for the first word and for each next part of a streamed answer "
-                                  "(stream off: for the whole answer). A timed-out request is reported, not sent "
-                                  "again."}),
-            "stream": ("BOOLEAN", {"default": True, "tooltip": "Show the answer on the node while it is "
-                                  "written; cancel stops it at once."}),
-            "cache_answers": ("BOOLEAN", {"default": False, "tooltip": _CACHE_TIP}),
-        }}
-
-    def connect(self, base_url, model, api_key_env, timeout_s=120, stream=True, cache_answers=False):
+    def execute(cls, base_url, model, api_key_env, timeout_s=120, stream=True,
+                cache_answers=False) -> io.NodeOutput:
         backend = OpenAIBackend(base_url, model, api_key_env=api_key_env, timeout=float(timeout_s),
                                 stream=stream)
-        return (MLLMHandle(backend, None, cache_dir=default_cache_dir() if cache_answers else None),)
+        return io.NodeOutput(MLLMHandle(backend, None, cache_dir=default_cache_dir() if cache_answers else None))
 
 
-NODE_CLASS_MAPPINGS = {"GenAssist_LoadMLLM": LoadMLLM, "GenAssist_MLLMServer": MLLMServer}
-NODE_DISPLAY_NAME_MAPPINGS = {"GenAssist_LoadMLLM": "Load MLLM (GenAssist)",
-                              "GenAssist_MLLMServer": "MLLM Server (GenAssist)"}
+NODES = [LoadMLLM, MLLMServer]

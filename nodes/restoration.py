@@ -16,6 +16,7 @@ from ._memory import load_for_inference, preferred_dtype, wrap_model
 from ._oom import GENERAL_ADVICE, retry_on_oom
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, mask_for, same_batch
+from ._types import io
 
 log = logging.getLogger("GenAssist")
 
@@ -47,75 +48,80 @@ def _image_pair(node: str, image: torch.Tensor, reference: torch.Tensor) -> list
     return [t.permute(0, 3, 1, 2).contiguous() for t in pair]
 
 
-class GenAssist_LoadDiffRIR:
-    DESCRIPTION = ("Load a DiffRIR restorer (LLMGA's reference-based restoration network, x1/x2/x4 read from "
-                   "the file) from models/diffrir. It fixes colour shift and seams of inpainted/outpainted "
-                   "regions using the original image as reference.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = (types.RESTORER,)
-    RETURN_NAMES = ("restorer",)
-    OUTPUT_TOOLTIPS = ("The DiffRIR network, managed by ComfyUI's memory manager; connect to Restore with DiffRIR (GenAssist).",)
-    FUNCTION = "load"
+class GenAssist_LoadDiffRIR(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_LoadDiffRIR",
+            display_name="Load DiffRIR (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "Load a DiffRIR restorer (LLMGA's reference-based restoration network, x1/x2/x4 read from the "
+                "file) from models/diffrir. It fixes colour shift and seams of inpainted/outpainted regions "
+                "using the original image as reference."),
+            inputs=[
+                io.Combo.Input("model_name", options=folder_paths.get_filename_list("diffrir"), tooltip=(
+                    "DiffRIR S2 weights in models/diffrir (.pth basicsr checkpoint or .safetensors). The scale "
+                    "(x1, x2, x4) is read from the weights.")),
+                types.dtype_input("Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."),
+            ],
+            outputs=[types.RESTORER.Output("restorer", tooltip=(
+                "The DiffRIR network, managed by ComfyUI's memory manager; connect to Restore with DiffRIR "
+                "(GenAssist)."))],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model_name": (folder_paths.get_filename_list("diffrir"), {
-                "tooltip": "DiffRIR S2 weights in models/diffrir (.pth basicsr checkpoint or .safetensors). "
-                           "The scale (x1, x2, x4) is read from the weights."}),
-            "dtype": types.dtype_input("Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."),
-        }}
-
-    def load(self, model_name, dtype="auto"):
+    def execute(cls, model_name, dtype="auto") -> io.NodeOutput:
         import comfy.model_management as mm
 
         path = folder_paths.get_full_path("diffrir", model_name) if model_name else None
         if not path:
             raise FileNotFoundError(f"DiffRIR weights {model_name!r} not found in models/diffrir. {WEIGHTS_HELP}")
         model = load_diffrir(path).to(preferred_dtype(mm.get_torch_device(), dtype))
-        return (Restorer(wrap_model(model, role="model", label=f"DiffRIR {model_name}"), model_name),)
+        return io.NodeOutput(Restorer(wrap_model(model, role="model", label=f"DiffRIR {model_name}"), model_name))
 
 
-class GenAssist_Restore:
-    DESCRIPTION = ("Restore the generated region of an inpainted/outpainted image with DiffRIR, using the "
-                   "original as reference: colour shift, brightness and seams are corrected, and pixels "
-                   "outside the mask are copied from the reference unchanged. Runs in one pass when the "
-                   "image fits in memory, else in overlapping tiles that share the whole image's prior.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("Restored image at the reference's size: network output inside the mask, the reference "
-                       "outside it.",)
-    FUNCTION = "restore"
+class GenAssist_Restore(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_Restore",
+            display_name="Restore with DiffRIR (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "Restore the generated region of an inpainted/outpainted image with DiffRIR, using the original "
+                "as reference: colour shift, brightness and seams are corrected, and pixels outside the mask are "
+                "copied from the reference unchanged. Runs in one pass when the image fits in memory, else in "
+                "overlapping tiles that share the whole image's prior."),
+            inputs=[
+                types.RESTORER.Input("restorer", tooltip="From Load DiffRIR (GenAssist)."),
+                io.Image.Input("image", tooltip=(
+                    "The generated image (VAE decode of the inpaint/outpaint). For an x2/x4 restorer, the "
+                    "low-resolution image; it is resized to reference/scale if needed.")),
+                io.Image.Input("reference", tooltip=(
+                    "The original image (for outpainting, the padded canvas). Only pixels outside the mask are "
+                    "used.")),
+                io.Mask.Input("mask", tooltip=(
+                    "1 = generated region to restore, 0 = original pixels to keep. Resized to the reference; one "
+                    "mask, or one per image. A batch of 1 in any input is shared with the others.")),
+                types.seed_input("Seed of DiffRIR's 4-step prior sampler; the same seed and inputs give the same "
+                                 "output."),
+                io.Int.Input("tile_size", default=0, min=0, max=8192, step=32, tooltip=(
+                    "Tile side in output pixels. 0 = automatic: the whole image in one pass (DiffRIR's own "
+                    "result) when it fits in free memory, else the largest tiles that fit. Smaller tiles use "
+                    "less memory.")),
+                io.Int.Input("tile_overlap", default=64, min=0, max=1024, step=32, tooltip=(
+                    "Overlap between tiles, blended smoothly to hide tile borders.")),
+            ],
+            outputs=[io.Image.Output("image", tooltip=(
+                "Restored image at the reference's size: network output inside the mask, the reference outside "
+                "it."))],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "restorer": (types.RESTORER, {"tooltip": "From Load DiffRIR (GenAssist)."}),
-                "image": ("IMAGE", {"tooltip": "The generated image (VAE decode of the inpaint/outpaint). For "
-                                               "an x2/x4 restorer, the low-resolution image; it is resized "
-                                               "to reference/scale if needed."}),
-                "reference": ("IMAGE", {"tooltip": "The original image (for outpainting, the padded canvas). "
-                                                   "Only pixels outside the mask are used."}),
-                "mask": ("MASK", {"tooltip": "1 = generated region to restore, 0 = original pixels to keep. "
-                                             "Resized to the reference; one mask, or one per image. A batch of "
-                                             "1 in any input is shared with the others."}),
-                "seed": types.seed_input("Seed of DiffRIR's 4-step prior sampler; the same seed and inputs "
-                                            "give the same output."),
-                "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32,
-                                      "tooltip": "Tile side in output pixels. 0 = automatic: the whole "
-                                                 "image in one pass (DiffRIR's own result) when it fits in "
-                                                 "free memory, else the largest tiles that fit. Smaller "
-                                                 "tiles use less memory."}),
-                "tile_overlap": ("INT", {"default": 64, "min": 0, "max": 1024, "step": 32,
-                                         "tooltip": "Overlap between tiles, blended smoothly to hide tile "
-                                                    "borders."}),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
-
-    def restore(self, restorer, image, reference, mask, seed, tile_size=0, tile_overlap=64, unique_id=None):
+    def execute(cls, restorer, image, reference, mask, seed, tile_size=0, tile_overlap=64) -> io.NodeOutput:
+        unique_id = cls.hidden.unique_id
         if tile_size and (tile_size < 64 or tile_overlap >= tile_size):
             raise ValueError(f"tile_size must be 0 or >= 64 and larger than tile_overlap "
                              f"(got {tile_size}, {tile_overlap})")
@@ -138,7 +144,7 @@ class GenAssist_Restore:
         # out of memory: free it and retry once with tiles half as large, as core's upscaler does
         out = retry_on_oom(run, tile_size, lambda tile: halve_tile(tile, height, width, tile_overlap),
                            "Restore with DiffRIR", RESTORE_ADVICE, describe=_describe_tile)
-        return (out.permute(0, 2, 3, 1).contiguous(),)
+        return io.NodeOutput(out.permute(0, 2, 3, 1).contiguous())
 
 
 def _describe_tile(tile: int) -> str:
@@ -187,40 +193,39 @@ def _tile_size(restorer: Restorer, tile_size: int, overlap: int, height: int, wi
     return chosen
 
 
-class GenAssist_HarmonizeSeams:
-    DESCRIPTION = ("Weight-free seam fix for inpainting/outpainting: matches brightness, contrast, colour and "
-                   "detail of the generated region to the original pixels along the seam, then blends "
-                   "across the seam band by band. Original pixels are copied unchanged.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The image with the generated region harmonized; outside the mask it is the reference, "
-                       "bit for bit.",)
-    FUNCTION = "harmonize"
+class GenAssist_HarmonizeSeams(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenAssist_HarmonizeSeams",
+            display_name="Harmonize Seams (GenAssist)",
+            category=CATEGORY,
+            description=(
+                "Weight-free seam fix for inpainting/outpainting: matches brightness, contrast, colour and detail "
+                "of the generated region to the original pixels along the seam, then blends across the seam band "
+                "by band. Original pixels are copied unchanged."),
+            inputs=[
+                io.Image.Input("image", tooltip="The generated image (resized to the reference if needed)."),
+                io.Image.Input("reference", tooltip="The original image. Only pixels outside the mask are read."),
+                io.Mask.Input("mask", tooltip=(
+                    "1 = generated region, 0 = original pixels. Resized to the reference; one mask, or one per "
+                    "image. A batch of 1 in any input is shared with the others.")),
+                io.Int.Input("seam_width", default=0, min=0, max=256, step=1, optional=True, tooltip=(
+                    "Width in pixels of the band the blend spreads over (0 = automatic, 1/64 of the short side, "
+                    "8 to 32).")),
+            ],
+            outputs=[io.Image.Output("image", tooltip=(
+                "The image with the generated region harmonized; outside the mask it is the reference, bit for "
+                "bit."))],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "The generated image (resized to the reference if needed)."}),
-                "reference": ("IMAGE", {"tooltip": "The original image. Only pixels outside the mask are read."}),
-                "mask": ("MASK", {"tooltip": "1 = generated region, 0 = original pixels. Resized to the "
-                                             "reference; one mask, or one per image. A batch of 1 in any input "
-                                             "is shared with the others."}),
-            },
-            "optional": {
-                "seam_width": ("INT", {"default": 0, "min": 0, "max": 256, "step": 1,
-                                       "tooltip": "Width in pixels of the band the blend spreads over "
-                                                  "(0 = automatic, 1/64 of the short side, 8 to 32)."}),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
-
-    def harmonize(self, image, reference, mask, seam_width=0, unique_id=None):
+    def execute(cls, image, reference, mask, seam_width=0) -> io.NodeOutput:
         image, reference = _image_pair("Harmonize Seams", image, reference)
         masks = mask_for(reference.permute(0, 2, 3, 1), mask).unsqueeze(1)
         image = resize_to(image, *reference.shape[-2:])
-        bar = progress_bar(image.shape[0], unique_id)
+        bar = progress_bar(image.shape[0], cls.hidden.unique_id)
 
         def item_done():
             bar.update(1)
@@ -229,16 +234,7 @@ class GenAssist_HarmonizeSeams:
         check_interrupt()
         out = harmonize_seams(image, reference, masks, HarmonizeSettings(seam_width=seam_width),
                               on_item=item_done)
-        return (out.permute(0, 2, 3, 1).contiguous(),)
+        return io.NodeOutput(out.permute(0, 2, 3, 1).contiguous())
 
 
-NODE_CLASS_MAPPINGS = {
-    "GenAssist_LoadDiffRIR": GenAssist_LoadDiffRIR,
-    "GenAssist_Restore": GenAssist_Restore,
-    "GenAssist_HarmonizeSeams": GenAssist_HarmonizeSeams,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "GenAssist_LoadDiffRIR": "Load DiffRIR (GenAssist)",
-    "GenAssist_Restore": "Restore with DiffRIR (GenAssist)",
-    "GenAssist_HarmonizeSeams": "Harmonize Seams (GenAssist)",
-}
+NODES = [GenAssist_LoadDiffRIR, GenAssist_Restore, GenAssist_HarmonizeSeams]

@@ -18,8 +18,9 @@ def _widget(node_id: str, name: str, spec) -> list:
     kind, opts = spec[0], dict(spec[1]) if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if isinstance(kind, list):  # V1 combo
         kind, opts["options"] = "COMBO", kind
-    if opts.get("multiselect") is False:
-        del opts["multiselect"]
+    for flag in ("multiselect", "multiline"):  # V3 always writes these; V1 left them out when false
+        if opts.get(flag) is False:
+            del opts[flag]
     if kind == "COMBO":
         if name in HOST_OPTIONS:
             opts["options"] = HOST_OPTIONS[name]

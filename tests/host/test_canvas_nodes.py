@@ -104,12 +104,12 @@ def test_plan_from_json_round_trip_and_errors(comfy_host):
     with ScriptedOpenAIServer(tile_reply) as server:
         canvas_plan, plan_json = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
     loader = node(comfy_host, "GenAssist_CanvasPlanFromJSON")
-    again, text = loader.load(plan_json)
+    again, text = loader(plan_json)
     assert text == plan_json and again.tiles == canvas_plan.tiles
     data = json.loads(plan_json)
     data["tiles"][2]["direction"] = "north"
     with pytest.raises(ValueError, match=r"Canvas Plan from JSON: tiles\[2\] .* field 'direction'"):
-        loader.load(json.dumps(data))
+        loader(json.dumps(data))
 
 
 def test_expand_keeps_the_source_and_uses_edited_captions_verbatim(comfy_host, inpaint_ckpt):
@@ -139,8 +139,11 @@ def test_expand_is_deterministic_and_expands_a_batch(comfy_host, inpaint_ckpt):
         expand(comfy_host, inpaint_ckpt, source(24, 32), canvas_plan)
 
 
-def test_live_captions_see_the_canvas_and_progress_counts_tiles_and_steps(comfy_host, inpaint_ckpt):
+def test_live_captions_see_the_canvas_and_progress_counts_tiles_and_steps(comfy_host, inpaint_ckpt, monkeypatch):
     import comfy.utils
+
+    # ComfyUI 0.33 passes a progress update to the hook at most every 100 ms; this test counts every one
+    monkeypatch.setattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL", 0.0, raising=False)
 
     with ScriptedOpenAIServer(tile_reply) as server:
         canvas_plan, _ = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
@@ -192,7 +195,7 @@ def test_extra_conditioning_reaches_every_tile_and_live_captions_can_be_off(comf
     with ScriptedOpenAIServer(tile_reply) as server:
         canvas_plan, _ = plan(comfy_host, server_mllm(comfy_host, server), source(), global_caption=GLOBAL)
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip, "a watercolour of the source")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip=clip, text="a watercolour of the source")
     extra = node_helpers.conditioning_set_values(text_cond, {"genassist_test_marker": "extra"})
     real_sample, seen = comfy.sample.sample, []
 
@@ -220,7 +223,7 @@ def test_extra_conditioning_batch_gives_each_image_its_own_entry(comfy_host, inp
 
     canvas_plan = layout_tiles(32, 32, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption=GLOBAL)  # one tile
     _, clip, _ = inpaint_ckpt
-    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip, "x")
+    (text_cond,) = node(comfy_host, "CLIPTextEncode")(clip=clip, text="x")
     extra = torch.stack([torch.full(text_cond[0][0].shape[1:], float(i)) for i in range(2)])  # item i holds i
     real_sample, seen = comfy.sample.sample, []
 

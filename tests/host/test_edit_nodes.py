@@ -2,6 +2,7 @@
 the OpenAI protocol (scripted answers), the tiny SAM, the tiny SD1.5-inpainting checkpoint."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -53,15 +54,15 @@ def test_plan_edit_truncates_to_max_steps(comfy_host):
 
 def test_edit_plan_from_json_round_trip_and_errors(comfy_host):
     from_json = node(comfy_host, "GenAssist_EditPlanFromJSON")
-    (plan,) = from_json.parse(json.dumps({"steps": STEPS}))
-    (again,) = from_json.parse(plan.to_json())
+    (plan,) = from_json(json.dumps({"steps": STEPS}))
+    (again,) = from_json(plan.to_json())
     assert again == plan and len(plan.steps) == 2
     with pytest.raises(ValueError, match=r"Edit Plan From JSON: step 1: field 'prompt' is missing"):
-        from_json.parse('{"steps": [{"instruction": "a", "action": "add", "region": "b"}]}')
+        from_json('{"steps": [{"instruction": "a", "action": "add", "region": "b"}]}')
     with pytest.raises(ValueError, match="not valid JSON: .* line 1, column"):
-        from_json.parse('{"steps": [')
+        from_json('{"steps": [')
     default = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_EditPlanFromJSON"].INPUT_TYPES()["required"]["plan_json"]
-    assert len(from_json.parse(default[1]["default"])[0].steps) == 2  # the default text is a valid plan
+    assert len(from_json(default[1]["default"])[0].steps) == 2  # the default text is a valid plan
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +248,23 @@ def test_global_denoise_is_an_img2img_that_keeps_earlier_steps(comfy_host, inpai
     local = {s: float((kept[s] - kept[0.01]).abs().mean()) for s in (0.5, 1.0)}
     assert 0 < diffs[0.3] < diffs[0.9], diffs  # measured: 0.0198 < 0.0691
     assert local[0.5] < local[1.0], local  # at the default the local step's pixels survive better (0.024 < 0.071)
+
+
+def test_apply_edit_plan_shows_each_step_on_the_node_while_it_runs(comfy_host, inpaint_parts, monkeypatch):
+    """The node's live text (the server's send_progress_text, as Expand Canvas shows its tiles) names each
+    step as it starts, in plan order, a skipped step too, on the node that runs."""
+    import server
+
+    shown = []
+    monkeypatch.setattr(server.PromptServer, "instance", SimpleNamespace(
+        send_progress_text=lambda text, node_id, sid=None: shown.append((node_id, text))), raising=False)
+    remove = {"instruction": "remove the spoon", "action": "remove", "region": "the spoon", "prompt": "a table"}
+    plan = parse(comfy_host, ADD_WITH_BOX, remove)
+    _, _, _, log = apply(comfy_host, plan, LargeRegionSegmenter(found=False), inpaint_parts, coffee(),
+                         unique_id="12")
+    assert "SKIPPED" in log  # step 2 was not found: it is announced all the same
+    assert shown == [("12", "step 1/2 (add): add a glass of soda on the table"),
+                     ("12", "step 2/2 (remove): remove the spoon")]
 
 
 def test_lisa_query_carries_the_instruction(comfy_host):

@@ -49,7 +49,8 @@ def test_inpainting_model_gets_core_inpaint_conditioning(comfy_host, glue, inpai
     pixels, mask = picture(64, 64), box_mask(64, 64, 16, 8, 40, 48)[None]
     positive, negative = glue.encode_text(clip, "a red vase"), glue.encode_text(clip, "")
     ours = glue.inpaint_latent(model, vae, pixels, mask, positive, negative)
-    core = node(comfy_host, "InpaintModelConditioning")(positive, negative, pixels, vae, mask)
+    core = node(comfy_host, "InpaintModelConditioning")(positive=positive, negative=negative, pixels=pixels,
+                                                        vae=vae, mask=mask)
     for side in (0, 1):
         assert torch.equal(ours[side][0][1]["concat_latent_image"], core[side][0][1]["concat_latent_image"])
         assert torch.equal(ours[side][0][1]["concat_mask"], core[side][0][1]["concat_mask"])
@@ -71,10 +72,10 @@ def test_long_prompt_encoding_keeps_tokens_past_77(comfy_host, glue, plain_ckpt)
     _, clip, _ = plain_ckpt
     text = "a tall glass of dark soda with ice cubes and a slice of lemon on the rim. " * 8
     cond = glue.encode_text(clip, text)
-    core = node(comfy_host, "CLIPTextEncode")(clip, text)[0]
+    core = node(comfy_host, "CLIPTextEncode")(clip=clip, text=text)[0]
     assert cond[0][0].shape[1] % 77 == 0 and cond[0][0].shape[1] >= 2 * 77
     short = glue.encode_text(clip, "a red vase")
-    assert torch.equal(short[0][0], node(comfy_host, "CLIPTextEncode")(clip, "a red vase")[0][0][0])
+    assert torch.equal(short[0][0], node(comfy_host, "CLIPTextEncode")(clip=clip, text="a red vase")[0][0][0])
     assert core[0][0].shape[1] % 77 == 0
 
 

@@ -79,6 +79,16 @@ def test_node_definitions_unchanged_since_v1(comfy_host):
     live = {node_id: comparable(node_id, json.loads(json.dumps(cls.GET_NODE_INFO_V1())))
             for node_id, cls in _ours(comfy_host).items()}
     assert sorted(live) == sorted(golden), "node ids changed"
-    for node_id in sorted(golden):
-        for key, value in golden[node_id].items():
-            assert live[node_id][key] == value, f"{node_id}: {key} changed"
+    changed = [f"{node_id}: {key} {_diff(live[node_id][key], value)}" for node_id in sorted(golden)
+               for key, value in golden[node_id].items() if live[node_id][key] != value]
+    assert not changed, "\n".join(changed)
+
+
+def _diff(live, golden) -> str:
+    """Where two definitions differ, named down to the input and option."""
+    if isinstance(live, dict) and isinstance(golden, dict):
+        return "; ".join(f"{k}: {_diff(live.get(k), golden.get(k))}" for k in sorted(set(live) | set(golden))
+                         if live.get(k) != golden.get(k))
+    if isinstance(live, list) and isinstance(golden, list) and len(live) == len(golden) == 2:
+        return _diff(live[1], golden[1]) if live[0] == golden[0] else f"type {live[0]} != {golden[0]}"
+    return f"{live!r} != {golden!r}"

@@ -123,13 +123,13 @@ def test_restore_out_of_memory_twice_names_what_to_change_and_the_next_prompt_ru
     image, reference, mask = _restore_inputs()
     restore = node(comfy_host, "GenAssist_Restore")
     with pytest.raises(Exception) as caught:
-        restore.restore(restorer, image, reference, mask, seed=7, tile_size=256, tile_overlap=64)
+        restore(restorer, image, reference, mask, seed=7, tile_size=256, tile_overlap=64)
     assert_actionable(caught.value, "Restore with DiffRIR at tiles of 256 px and again at tiles of 128 px",
                       "tile_size", "fp16")
     assert calls[0] == 256 * 256 and calls[-1] == 128 * 128
     assert not any(loaded.model is restorer.patcher for loaded in mm.current_loaded_models), "left loaded"
     install(limit_pixels=float("inf"))  # the next prompt, on a card where it fits
-    (out,) = restore.restore(restorer, image, reference, mask, seed=7, tile_size=256, tile_overlap=64)
+    (out,) = restore(restorer, image, reference, mask, seed=7, tile_size=256, tile_overlap=64)
     keep = (mask == 0)[..., None].expand_as(reference)
     assert out.shape == reference.shape and torch.equal(out[keep], reference[keep])
 
