@@ -159,16 +159,17 @@ def overhead(nodes, package, parts, size: int, plan_steps: int, sampler_steps: i
 
     def ours(harmonize):
         return lambda: apply_node(image, plan, segmenter, model, clip, vae, seed=1, steps=sampler_steps,
-                                        cfg=5.0, sampler_name="euler", scheduler="normal", denoise=1.0,
-                                        context_px=size, resolution=size, grow_px=0, feather_px=0,
-                                        harmonize=harmonize, negative=NEGATIVE)
+                                  cfg=5.0, sampler_name="euler", scheduler="normal", denoise=1.0,
+                                  context_px=size, resolution=size, grow_px=0, feather_px=0,
+                                  harmonize=harmonize, negative=NEGATIVE)
 
     def by_hand():
         out = image
-        (negative,) = encode(clip, NEGATIVE)
+        (negative,) = encode(clip=clip, text=NEGATIVE)
         for index, step in enumerate(plan.steps):
-            (positive,) = encode(clip, step.prompt)
-            pos, neg, latent = conditioning(positive, negative, out, vae, mask[None])
+            (positive,) = encode(clip=clip, text=step.prompt)
+            pos, neg, latent = conditioning(positive=positive, negative=negative, pixels=out, vae=vae, mask=mask[None],
+                                           noise_mask=True)
             (latent,) = sampler.sample(model, 1 + index, sampler_steps, 5.0, "euler", "normal", pos, neg, latent)
             (decoded,) = decode.decode(vae, latent)
             (out,) = composite.composite(out, decoded, 0, 0, False, mask[None])

@@ -91,7 +91,7 @@ def main() -> None:
         def ours_fn(s, t=text, out=results):
             return lambda: out.__setitem__(s, ours(clip, t, s, 4, "auto"))
 
-        fns = {"core": lambda t=text: core(clip, t), **{s: ours_fn(s) for s in strategies}}
+        fns = {"core": lambda t=text: core(clip=clip, text=t), **{s: ours_fn(s) for s in strategies}}
         medians = interleaved_medians(fns, opts.repeats)
         for strategy in strategies:
             (cond, _), = results[strategy][0]

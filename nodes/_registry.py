@@ -30,15 +30,15 @@ def load_node_modules() -> list:
             continue
         try:
             module = importlib.import_module(f"{package}.{info.name}")
+            nodes = {node.GET_SCHEMA().node_id: node for node in getattr(module, "NODES", ())}
         except Exception as error:  # noqa: BLE001 - report and keep loading the rest
             log.exception("GenAssist: nodes/%s.py failed to load (%s). Fix: %s",
                           info.name, error, _fix_hint(error))
             continue
-        for node in getattr(module, "NODES", ()):
-            node_id = node.GET_SCHEMA().node_id
-            if node_id in found:
-                raise RuntimeError(f"GenAssist: node id {node_id} defined twice (nodes/{info.name}.py)")
-            found[node_id] = node
+        twice = found.keys() & nodes.keys()
+        if twice:
+            raise RuntimeError(f"GenAssist: node ids {sorted(twice)} defined twice (nodes/{info.name}.py)")
+        found.update(nodes)
     log.info("GenAssist: %d nodes loaded", len(found))
     return list(found.values())
 

@@ -26,6 +26,12 @@ def dtype_input(tooltip: str, id: str = "dtype") -> io.Combo.Input:
     return io.Combo.Input(id, options=list(DTYPES), default="auto", tooltip=tooltip)
 
 
+def output(socket, name: str, **options):
+    """An output shown as ``name``. Its id gets a suffix: ComfyUI 0.3.75 refuses an output id equal to an input
+    id and names outputs by display name only, so the name the UI shows lives in display_name."""
+    return socket.Output(f"{name}_out", display_name=name, **options)
+
+
 def with_overrides(inputs: list, *overrides) -> list:
     """A shared input list with some inputs replaced by id, each keeping its place (the saved widget order)."""
     by_id = {item.id: item for item in overrides}

@@ -32,7 +32,7 @@ from ._inpaint_region import (
 from ._mllm_prompting import generation_settings
 from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_rgb, to_pil
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 CATEGORY = "GenAssist/canvas"
@@ -52,8 +52,8 @@ def _margin(id: str, where: str) -> io.Int.Input:
 
 
 def _plan_outputs() -> list:
-    return [PLAN_TYPE.Output("canvas_plan", display_name="canvas_plan", tooltip=PLAN_TOOLTIPS[0]),
-            io.String.Output("plan_json_out", display_name="plan_json", tooltip=PLAN_TOOLTIPS[1])]
+    return [output(PLAN_TYPE, "canvas_plan", tooltip=PLAN_TOOLTIPS[0]),
+            output(io.String, "plan_json", tooltip=PLAN_TOOLTIPS[1])]
 
 
 class GenAssist_PlanCanvas(io.ComfyNode):
@@ -213,10 +213,10 @@ class GenAssist_ExpandCanvas(io.ComfyNode):
                     "painted so far as an image. Off: the plan's captions are used verbatim.")),
             ],
             outputs=[
-                io.Image.Output("image_out", display_name="image",
+                output(io.Image, "image",
                                 tooltip="The expanded image, exactly the planned size."),
-                io.Mask.Output("mask", display_name="mask", tooltip="1 = generated pixels, 0 = the source."),
-                io.String.Output("captions", display_name="captions", tooltip=(
+                output(io.Mask, "mask", tooltip="1 = generated pixels, 0 = the source."),
+                output(io.String, "captions", tooltip=(
                     "The captions actually used, as plan JSON (a list of plans for a batch whose live captions "
                     "differ).")),
             ],

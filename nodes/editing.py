@@ -25,7 +25,7 @@ from ._inpaint_region import (
 from ._mllm_prompting import generation_inputs, generation_settings
 from ._progress import check_interrupt, progress_bar, text_streamer
 from ._tensors import as_mask, as_rgb, to_pil
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 
@@ -68,12 +68,12 @@ class PlanEdit(io.ComfyNode):
                 *generation,
             ],
             outputs=[
-                PLAN_TYPE.Output("plan", display_name="plan",
+                output(PLAN_TYPE, "plan",
                                  tooltip=PLAN_TOOLTIP + " Connect to Apply Edit Plan."),
-                io.String.Output("plan_json", display_name="plan_json", tooltip=(
+                output(io.String, "plan_json", tooltip=(
                     "The plan as readable JSON: copy it into Edit Plan From JSON to fix a step and re-run "
                     "without the MLLM.")),
-                io.String.Output("reasoning", display_name="reasoning",
+                output(io.String, "reasoning",
                                  tooltip="The model's thinking and notes (e.g. steps cut to max_steps)."),
             ],
             hidden=[io.Hidden.unique_id],
@@ -112,7 +112,7 @@ class EditPlanFromJSON(io.ComfyNode):
                     "The plan as JSON (Plan Edit's plan_json output has this form); keys other than the four "
                     "fields and the optional box are ignored; {\"steps\": []} leaves the image unchanged.")),
             ],
-            outputs=[PLAN_TYPE.Output("plan", display_name="plan", tooltip=PLAN_TOOLTIP)],
+            outputs=[output(PLAN_TYPE, "plan", tooltip=PLAN_TOOLTIP)],
         )
 
     @classmethod
@@ -200,14 +200,14 @@ class ApplyEditPlan(io.ComfyNode):
                     "more of the image and of earlier steps.")),
             ],
             outputs=[
-                io.Image.Output("image_out", display_name="image", tooltip="The edited image(s)."),
-                io.Image.Output("step_images", display_name="step_images", tooltip=(
+                output(io.Image, "image", tooltip="The edited image(s)."),
+                output(io.Image, "step_images", tooltip=(
                     "The image after each step (a skipped step repeats the previous image); per input image, "
                     "in order.")),
-                io.Mask.Output("step_masks", display_name="step_masks", tooltip=(
+                output(io.Mask, "step_masks", tooltip=(
                     "Where each step may have changed pixels (grown + feathered mask; zeros for a skipped "
                     "step).")),
-                io.String.Output("log", display_name="log", tooltip=(
+                output(io.String, "log", tooltip=(
                     "Per step: sub-instruction, region phrase, mask area %, prompt used, seconds; or why it was "
                     "skipped.")),
             ],

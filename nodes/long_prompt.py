@@ -2,7 +2,7 @@
 is ``conditioning.long_prompt``)."""
 
 from ..conditioning.long_prompt import POOLED_CHOICES, STRATEGIES, encode_long_prompt
-from ._types import io
+from ._types import io, output
 
 
 def _size_input(id: str, tooltip: str) -> io.Int.Input:
@@ -49,8 +49,8 @@ class LongPromptEncode(io.ComfyNode):
                 _size_input("target_height", "SDXL target height (0 = same as height)."),
             ],
             outputs=[
-                io.Conditioning.Output("conditioning", tooltip="The conditioning for KSampler (positive or negative)."),
-                io.String.Output("report", tooltip=(
+                output(io.Conditioning, "conditioning", tooltip="The conditioning for KSampler (positive or negative)."),
+                output(io.String, "report", tooltip=(
                     "How the prompt was encoded: tokens used, window boundaries, anything dropped and why.")),
             ],
         )

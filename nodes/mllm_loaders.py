@@ -14,7 +14,7 @@ from . import _types as types
 from ._folders import list_model_dirs
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import MLLMHandle, ModelContainer, default_cache_dir
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 CATEGORY = "GenAssist/MLLM"
@@ -67,7 +67,7 @@ class LoadMLLM(io.ComfyNode):
                     "author.")),
                 io.Boolean.Input("compile", default=False, optional=True, tooltip=_COMPILE_TIP),
             ],
-            outputs=[types.MLLM.Output("mllm", tooltip=(
+            outputs=[output(types.MLLM, "mllm", tooltip=(
                 "The loaded model, for Refine Prompt, Expressive Instruction and the other MLLM nodes."))],
         )
 
@@ -144,7 +144,7 @@ class MLLMServer(io.ComfyNode):
                     "Show the answer on the node while it is written; cancel stops it at once.")),
                 io.Boolean.Input("cache_answers", default=False, tooltip=_CACHE_TIP),
             ],
-            outputs=[types.MLLM.Output("mllm", tooltip=(
+            outputs=[output(types.MLLM, "mllm", tooltip=(
                 "The server model, for Refine Prompt, Expressive Instruction and the other MLLM nodes."))],
         )
 

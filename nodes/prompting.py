@@ -8,7 +8,7 @@ from ..mllm.parsing import AnswerError, mgie_clean, parse_generation_answer
 from ..mllm.task_prompts import MGIE_NO_REPEAT_NGRAM, STYLES, TASKS, build_request, mgie_request
 from . import _types as types
 from ._mllm_prompting import generation_inputs, generation_settings, pil_batch
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 CATEGORY = "GenAssist/Prompting"
@@ -49,10 +49,10 @@ class RefinePrompt(io.ComfyNode):
                     "Resized to the image; one mask or one per image.")),
             ],
             outputs=[
-                io.String.Output("prompt", is_output_list=True, tooltip=(
+                output(io.String, "prompt", is_output_list=True, tooltip=(
                     "The generation prompt: the cleaned text inside <gen_image>…</gen_image> (one per image).")),
-                io.String.Output("response", is_output_list=True, tooltip="The model's whole answer, for inspection."),
-                io.String.Output("source_prompt", is_output_list=True, tooltip=(
+                output(io.String, "response", is_output_list=True, tooltip="The model's whole answer, for inspection."),
+                output(io.String, "source_prompt", is_output_list=True, tooltip=(
                     "Task 'edit': the caption of the input image (LLMGA's first turn, 'Generate a similar "
                     "image'), to pair with 'prompt' as the target caption. Empty for other tasks.")),
             ],
@@ -119,7 +119,7 @@ class ExpressiveInstruction(io.ComfyNode):
                     "Append '  (in a short paragraph)' to the question, as MGIE's training data was generated; "
                     "helps general VLMs. MGIE's own checkpoint is asked without it: turn off for it.")),
             ],
-            outputs=[io.String.Output("instruction", is_output_list=True, tooltip=(
+            outputs=[output(io.String, "instruction", is_output_list=True, tooltip=(
                 "The expressive instruction: first two sentences, ending with a period (one per image)."))],
             hidden=[io.Hidden.unique_id],
         )

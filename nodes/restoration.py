@@ -16,7 +16,7 @@ from ._memory import load_for_inference, preferred_dtype, wrap_model
 from ._oom import GENERAL_ADVICE, retry_on_oom
 from ._progress import check_interrupt, progress_bar
 from ._tensors import as_rgb, mask_for, same_batch
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 
@@ -65,7 +65,7 @@ class GenAssist_LoadDiffRIR(io.ComfyNode):
                     "(x1, x2, x4) is read from the weights.")),
                 types.dtype_input("Compute precision. auto: bf16/fp16 on GPU, fp32 on CPU."),
             ],
-            outputs=[types.RESTORER.Output("restorer", tooltip=(
+            outputs=[output(types.RESTORER, "restorer", tooltip=(
                 "The DiffRIR network, managed by ComfyUI's memory manager; connect to Restore with DiffRIR "
                 "(GenAssist)."))],
         )
@@ -113,7 +113,7 @@ class GenAssist_Restore(io.ComfyNode):
                 io.Int.Input("tile_overlap", default=64, min=0, max=1024, step=32, tooltip=(
                     "Overlap between tiles, blended smoothly to hide tile borders.")),
             ],
-            outputs=[io.Image.Output("image", tooltip=(
+            outputs=[output(io.Image, "image", tooltip=(
                 "Restored image at the reference's size: network output inside the mask, the reference outside "
                 "it."))],
             hidden=[io.Hidden.unique_id],
@@ -214,7 +214,7 @@ class GenAssist_HarmonizeSeams(io.ComfyNode):
                     "Width in pixels of the band the blend spreads over (0 = automatic, 1/64 of the short side, "
                     "8 to 32).")),
             ],
-            outputs=[io.Image.Output("image", tooltip=(
+            outputs=[output(io.Image, "image", tooltip=(
                 "The image with the generated region harmonized; outside the mask it is the reference, bit for "
                 "bit."))],
             hidden=[io.Hidden.unique_id],

@@ -19,7 +19,7 @@ from ._folders import sam3_folders
 from ._memory import preferred_dtype, wrap_model
 from ._mllm_handle import ModelContainer
 from ._segmenters import LoggingCache, Sam3Segmenter
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 
@@ -61,7 +61,7 @@ class LoadSAM3(io.ComfyNode):
                     "repository: accept its licence and log in or set HF_TOKEN first). HF_HUB_OFFLINE=1 forbids "
                     "downloading.")),
             ],
-            outputs=[types.SEGMENTER.Output("segmenter", tooltip=(
+            outputs=[output(types.SEGMENTER, "segmenter", tooltip=(
                 "The SAM 3 segmenter (managed by ComfyUI's memory manager), for Segment and Apply Edit Plan."))],
         )
 

@@ -16,7 +16,7 @@ from ._mllm_handle import ModelContainer
 from ._progress import check_interrupt, progress_bar
 from ._segmenters import GroundedSegmenter, LisaSegmenter, SamHandle, Segmentation
 from ._tensors import as_rgb, to_pil
-from ._types import io
+from ._types import io, output
 
 log = logging.getLogger("GenAssist")
 
@@ -66,7 +66,7 @@ class LoadSAM(io.ComfyNode):
                     "into models/sams (checked against the checksum in its name), or the Hugging Face "
                     "safetensors file (checked to hold SAM). HF_HUB_OFFLINE=1 forbids downloading.")),
             ],
-            outputs=[types.SAM.Output("sam", tooltip=(
+            outputs=[output(types.SAM, "sam", tooltip=(
                 "The SAM model (managed by ComfyUI's memory manager), for Grounded Segmenter."))],
         )
 
@@ -120,7 +120,7 @@ class LoadLISA(io.ComfyNode):
                     "answers on a GPU. The first query records first (logged); later queries replay it. Falls "
                     "back to torch.compile, then to normal decoding, logging why.")),
             ],
-            outputs=[types.SEGMENTER.Output("segmenter", tooltip="The LISA segmenter, for GenAssist Segment.")],
+            outputs=[output(types.SEGMENTER, "segmenter", tooltip="The LISA segmenter, for GenAssist Segment.")],
         )
 
     @classmethod
@@ -175,7 +175,7 @@ class GroundedSegmenterNode(io.ComfyNode):
                 types.seed_input("Seed for the model (decoding is greedy; the seed only matters for servers that "
                                  "sample anyway)."),
             ],
-            outputs=[types.SEGMENTER.Output("segmenter", tooltip="MLLM + SAM segmenter, for GenAssist Segment.")],
+            outputs=[output(types.SEGMENTER, "segmenter", tooltip="MLLM + SAM segmenter, for GenAssist Segment.")],
         )
 
     @classmethod
@@ -212,11 +212,11 @@ class Segment(io.ComfyNode):
                              tooltip="Soften the mask edge over this many pixels."),
             ],
             outputs=[
-                io.Mask.Output("mask", tooltip=(
+                output(io.Mask, "mask", tooltip=(
                     "1 = the object. union: one mask per image; one mask per instance: every instance of every "
                     "image (an image with none gives one empty mask).")),
-                io.String.Output("explanation", tooltip="What the model said about the query, one line per image."),
-                io.Image.Output("overlay", tooltip="Preview: the image with the mask in red (one per output mask)."),
+                output(io.String, "explanation", tooltip="What the model said about the query, one line per image."),
+                output(io.Image, "overlay", tooltip="Preview: the image with the mask in red (one per output mask)."),
             ],
             hidden=[io.Hidden.unique_id],
         )

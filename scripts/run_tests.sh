@@ -3,7 +3,10 @@
 # (paths may be given as tests/... from the repository root).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# A host given by the caller (COMFYUI_DIR=... scripts/run_tests.sh) wins over the default in host.env.
+caller_dir="${COMFYUI_DIR:-}"
 source "$ROOT/.host/host.env"
+COMFYUI_DIR="${caller_dir:-$COMFYUI_DIR}"
 export COMFYUI_DIR COMFYUI_PYTHON
 # pytest runs inside tests/: its rootdir and testpaths (unit host e2e browser) are there, and the pack
 # root, a package only ComfyUI may import, is never collected.

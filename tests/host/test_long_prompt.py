@@ -26,11 +26,11 @@ def encoder(comfy_host):
 
 
 def core_encode(comfy_host, clip, text):
-    return node(comfy_host, "CLIPTextEncode")(clip, text)[0]
+    return node(comfy_host, "CLIPTextEncode")(clip=clip, text=text)[0]
 
 
 def encode(encoder, clip, text, strategy, max_chunks=4, pooled="auto", **kw):
-    return encoder.encode(clip, text, strategy, max_chunks, pooled, **kw)
+    return encoder(clip, text, strategy, max_chunks, pooled, **kw)
 
 
 def content_count(clip, text):

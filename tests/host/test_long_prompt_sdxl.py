@@ -36,7 +36,7 @@ def test_loaded_as_sdxl_encoder(clip):
 @pytest.mark.parametrize("strategy", ["sentence", "native"])
 def test_short_prompt_matches_core(comfy_host, clip, encoder, strategy):
     expected = core_encode(comfy_host, clip, SHORT)
-    (cond, extras), = encoder.encode(clip, SHORT, strategy, 4, "auto")[0]
+    (cond, extras), = encoder(clip, SHORT, strategy, 4, "auto")[0]
     assert cond.shape == (1, 77, L_DIM + G_DIM)
     assert torch.equal(cond, expected[0][0])
     assert torch.equal(extras["pooled_output"], expected[0][1]["pooled_output"])
@@ -47,7 +47,7 @@ def test_llmga_short_prompt_uses_llmga_padding_for_clip_g(comfy_host, clip, enco
     text positions are unchanged (causal attention), the padding positions differ."""
     n = len(content(clip, SHORT, "g"))
     expected = core_encode(comfy_host, clip, SHORT)[0]
-    (cond, extras), = encoder.encode(clip, SHORT, "llmga", 4, "auto")[0]
+    (cond, extras), = encoder(clip, SHORT, "llmga", 4, "auto")[0]
     assert cond.shape == (1, 77, L_DIM + G_DIM)
     assert torch.equal(cond[:, :n + 1], expected[0][:, :n + 1])
     assert torch.equal(cond[:, :, :L_DIM], expected[0][:, :, :L_DIM])  # clip_l pads with EOS anyway
@@ -60,7 +60,7 @@ def test_llmga_short_prompt_uses_llmga_padding_for_clip_g(comfy_host, clip, enco
 def test_llmga_long_prompt_penultimate_layers_and_last_pooled(clip, encoder):
     tokens = content(clip, LONG, "g")
     k = -(-len(tokens) // 75)
-    conditioning, report = encoder.encode(clip, LONG, "llmga", 4, "auto")
+    conditioning, report = encoder(clip, LONG, "llmga", 4, "auto")
     (cond, extras), = conditioning
     assert cond.shape == (1, 75 * k + 2, L_DIM + G_DIM)
     assert extras["pooled_output"].shape == (1, G_DIM)
@@ -76,7 +76,7 @@ def test_llmga_long_prompt_penultimate_layers_and_last_pooled(clip, encoder):
 
 
 def test_sentence_long_prompt_and_size_conditioning(clip, encoder):
-    (cond, extras), = encoder.encode(clip, LONG, "sentence", 8, "auto", width=1024, height=768)[0]
+    (cond, extras), = encoder(clip, LONG, "sentence", 8, "auto", width=1024, height=768)[0]
     assert cond.shape[1] % 77 == 0 and cond.shape[1] >= 77 * 4
     assert cond.shape[2] == L_DIM + G_DIM
     assert (extras["width"], extras["height"], extras["target_width"], extras["target_height"]) == (1024, 768, 1024, 768)
@@ -87,7 +87,7 @@ def test_non_clip_text_encoder_passes_through_to_native(comfy_host, models_dir, 
     """SD3's text encoder (here clip_l + clip_g, no T5) has a 't5xxl' stream: no windowing, core encode."""
     sd3 = sdxl_clip.load(models_dir, family="sd3")
     assert "t5xxl" in sd3.tokenize("x")
-    conditioning, report = encoder.encode(sd3, LONG, "llmga", 4, "auto")
+    conditioning, report = encoder(sd3, LONG, "llmga", 4, "auto")
     expected = core_encode(comfy_host, sd3, LONG)
     assert torch.equal(conditioning[0][0], expected[0][0])
     assert "not a 77-token-window CLIP encoder" in report and "encoded natively" in report

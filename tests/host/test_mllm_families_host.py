@@ -28,7 +28,7 @@ def test_load_mllm_then_refine_prompt_with_an_image(comfy_host, tiny, kind):
         lambda module, args, kwargs, out: seen.append(args[0] if args else kwargs["pixel_values"]), with_kwargs=True)
     try:
         refine = node(comfy_host, "GenAssist_RefinePrompt")
-        answer_error = sys.modules[type(refine.__self__).__module__].AnswerError  # the host's copy of the class
+        answer_error = sys.modules[refine.node_class.__module__].AnswerError  # the host's copy of the class
         args = (mllm, "similar_image", "", 7, 6, 0.0)
 
         def outcome(color):  # the prompt, or the error a random model's empty answer gives (seen on CUDA)

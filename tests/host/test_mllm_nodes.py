@@ -271,8 +271,8 @@ def test_compile_input_decodes_on_a_fast_path_with_the_same_answer(comfy_host, t
     monkeypatch.setenv("GENASSIST_COMPILE_BACKEND", "aot_eager")  # graph capture without minutes of codegen
     loader = node(comfy_host, "GenAssist_LoadMLLM")
     assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
-    (plain,) = loader.load(tiny.llmga(), "fp32", "none", False, False)
-    (fast,) = loader.load(tiny.llmga(), "fp32", "none", False, False, compile=True)
+    (plain,) = loader(tiny.llmga(), "fp32", "none", False, False)
+    (fast,) = loader(tiny.llmga(), "fp32", "none", False, False, compile=True)
     assert (plain.backend.decode_mode, fast.backend.decode_mode) == ("auto", "compile")
     greedy = GenerationSettings(max_new_tokens=6, temperature=0.0)
     messages = [Message("user", "Describe a red chair.")]

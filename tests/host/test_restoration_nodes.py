@@ -27,16 +27,16 @@ def restorer_x1(comfy_host, tiny):
 def test_nodes_registered_with_their_types(comfy_host):
     mapping = comfy_host.NODE_CLASS_MAPPINGS
     assert all(node_id in mapping for node_id in NODE_IDS)
-    assert mapping["GenAssist_LoadDiffRIR"].RETURN_TYPES == ("GENASSIST_RESTORER",)
+    assert tuple(mapping["GenAssist_LoadDiffRIR"].RETURN_TYPES) == ("GENASSIST_RESTORER",)
     assert mapping["GenAssist_Restore"].INPUT_TYPES()["required"]["restorer"][0] == "GENASSIST_RESTORER"
-    assert mapping["GenAssist_Restore"].RETURN_TYPES == ("IMAGE",)
-    assert mapping["GenAssist_HarmonizeSeams"].RETURN_TYPES == ("IMAGE",)
+    assert tuple(mapping["GenAssist_Restore"].RETURN_TYPES) == ("IMAGE",)
+    assert tuple(mapping["GenAssist_HarmonizeSeams"].RETURN_TYPES) == ("IMAGE",)
     assert comfy_host.NODE_DISPLAY_NAME_MAPPINGS["GenAssist_HarmonizeSeams"] == "Harmonize Seams (GenAssist)"
 
 
 def test_loader_lists_files_in_models_diffrir(comfy_host, tiny):
     names = {tiny.diffrir(scale=1), tiny.diffrir(scale=2, fmt="safetensors")}
-    listed = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_LoadDiffRIR"].INPUT_TYPES()["required"]["model_name"][0]
+    listed = node(comfy_host, "GenAssist_LoadDiffRIR").choices("model_name")
     assert names <= set(listed)
 
 
@@ -45,12 +45,12 @@ def test_restore_runs_with_comfy_memory_management(comfy_host, restorer_x1):
 
     image, reference, mask = _images(batch=2)
     restore_node = node(comfy_host, "GenAssist_Restore")
-    (out,) = restore_node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    (out,) = restore_node(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
     assert out.shape == reference.shape and out.device.type == "cpu"
     keep = (mask == 0)[..., None].expand_as(reference)
     assert torch.equal(out[keep], reference[keep])
     assert any(loaded.model is restorer_x1.patcher for loaded in mm.current_loaded_models)
-    (again,) = restore_node.restore(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
+    (again,) = restore_node(restorer_x1, image, reference, mask, seed=5, tile_size=64, tile_overlap=32)
     assert torch.equal(out, again)
 
 
@@ -67,9 +67,9 @@ def test_default_tile_size_gives_the_whole_image_result_when_it_fits(comfy_host,
     from genassist.restoration.restore import restore_image
 
     image, reference, mask = _images()
-    restore = comfy_host.NODE_CLASS_MAPPINGS["GenAssist_Restore"]
+    restore = node(comfy_host, "GenAssist_Restore")
     assert restore.INPUT_TYPES()["required"]["tile_size"][1]["default"] == 0
-    (out,) = restore().restore(restorer_x1, image, reference, mask, seed=4)
+    (out,) = restore(restorer_x1, image, reference, mask, seed=4)
     whole = restore_image(restorer_x1.model, image.permute(0, 3, 1, 2), reference.permute(0, 3, 1, 2),
                           mask[:, None], seed=4, tile=0)
     # float32 rounding only (memory layouts differ); a tiled pass differs by ~1e-2 (tests/unit/test_diffrir.py)
@@ -119,9 +119,9 @@ def test_restore_rejects_mismatched_batches_and_bad_tiles(comfy_host, restorer_x
     image, reference, mask = _images(batch=2)
     restore_node = node(comfy_host, "GenAssist_Restore")
     with pytest.raises(ValueError, match="batch sizes"):
-        restore_node.restore(restorer_x1, image, torch.cat([reference, reference[:1]]), mask, 0, 0, 0)
+        restore_node(restorer_x1, image, torch.cat([reference, reference[:1]]), mask, 0, 0, 0)
     with pytest.raises(ValueError, match="tile_size"):
-        restore_node.restore(restorer_x1, image, reference, mask, 0, 64, 64)
+        restore_node(restorer_x1, image, reference, mask, 0, 64, 64)
 
 
 def test_restore_honours_interrupt(comfy_host, restorer_x1):

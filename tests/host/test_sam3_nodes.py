@@ -46,15 +46,15 @@ def test_union_and_instances_at_the_images_size(comfy_host, name):
     image, pixels = image_tensor()
     segment = node(comfy_host, "GenAssist_Segment")
     query = "segment the vase that stands on the table"
-    instances, explanation, previews = segment.segment(segmenter, image, query, "one mask per instance", 0, 0)
-    union, _, _ = segment.segment(segmenter, image, query, "union", 0, 0)
+    instances, explanation, previews = segment(segmenter, image, query, "one mask per instance", 0, 0)
+    union, _, _ = segment(segmenter, image, query, "union", 0, 0)
     direct = segmenter.runner.segment(Image.fromarray(pixels), "vase", 0.0)
     assert instances.shape == (10, 96, 160) and previews.shape == (10, 96, 160, 3)  # all 10 queries at 0.0
     assert torch.equal(instances, direct.masks)
     assert union.shape == (1, 96, 160) and torch.equal(union[0], direct.masks.amax(0))
     assert "10 instance(s) of 'vase'" in explanation and "cut from the query" in explanation
     as_is = load(comfy_host, name, threshold=0.0, query="as is")
-    _, said, _ = segment.segment(as_is, image, query, "union", 0, 0)
+    _, said, _ = segment(as_is, image, query, "union", 0, 0)
     assert f"of {query!r} (the query as is)" in said
 
 
@@ -85,9 +85,9 @@ def test_n_queries_on_one_image_run_the_vision_encoder_once(comfy_host, name):
         image, _ = image_tensor(seed=3)
         segment = node(comfy_host, "GenAssist_Segment")
         for query in ("vase", "chair", "the red car", "dog", "table"):
-            segment.segment(segmenter, image, query, "union", 0, 0)
+            segment(segmenter, image, query, "union", 0, 0)
         assert len(calls) == 1 and segmenter.runner.cache.encoder_passes == 1
-        segment.segment(segmenter, image_tensor(seed=4)[0], "vase", "union", 0, 0)
+        segment(segmenter, image_tensor(seed=4)[0], "vase", "union", 0, 0)
         assert len(calls) == 2
     finally:
         hook.remove()
@@ -112,7 +112,7 @@ def test_missing_file_error_names_the_file_and_the_folder(comfy_host, name, mode
 def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, name, tiny):
     segmenter = load(comfy_host, name, threshold=0.0)
     apply_node = node(comfy_host, "GenAssist_ApplyEditPlan")
-    localize = sys.modules[type(apply_node).__module__]._segment_localizer(segmenter, None)
+    localize = sys.modules[apply_node.node_class.__module__]._segment_localizer(segmenter, None)
     image, pixels = image_tensor(seed=5)
     step = SimpleNamespace(region="the vase", instruction="", box=[100, 250, 500, 750], action="replace")  # 0-1000
     where = pack_module(comfy_host, "editing.localize").locate(image, step, "auto", localize)
@@ -125,7 +125,7 @@ def test_apply_edit_plan_gives_the_region_and_the_plans_box_to_sam3(comfy_host, 
         {"instruction": "make the vase red", "action": "replace", "region": "the vase", "prompt": "a red vase"}]}))
     model, clip, vae = node(comfy_host, "CheckpointLoaderSimple")(tiny.sd15_inpaint())
     small = image[:, :64, :96]
-    final, steps, masks, log = apply_node.apply(
+    final, steps, masks, log = apply_node(
         small, plan, segmenter, model, clip, vae, seed=3, steps=2, cfg=4.0, sampler_name="euler",
         scheduler="normal", denoise=1.0, context_px=8, resolution=64, grow_px=0, feather_px=0, harmonize=True,
         negative="")

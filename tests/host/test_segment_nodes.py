@@ -50,12 +50,12 @@ def test_load_sam_detects_the_architecture_from_weights(sam):
 def test_missing_sam_file_errors_name_folder_and_fix(comfy_host, monkeypatch):
     loader = node(comfy_host, "GenAssist_LoadSAM")
     with pytest.raises(FileNotFoundError, match=r"no SAM file 'sam_vit_l_0b3195.pth'.*sams.*download"):
-        loader.load("sam_vit_l_0b3195.pth", "auto", False)
+        loader("sam_vit_l_0b3195.pth", "auto", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1 forbids downloading"):
-        loader.load("sam_vit_l_0b3195.pth", "auto", True)
+        loader("sam_vit_l_0b3195.pth", "auto", True)
     with pytest.raises(FileNotFoundError, match="not an official SAM file"):
-        loader.load("my_sam.pth", "auto", True)
+        loader("my_sam.pth", "auto", True)
 
 
 def test_grounded_box_mask_equals_sams_own_output(comfy_host, models_dir, sam):
@@ -102,9 +102,9 @@ def test_instances_grow_and_n_queries_encode_once(comfy_host, models_dir, sam):
     before = handle.cache.encoder_passes
     with ScriptedOpenAIServer(answer(*boxes)) as server:
         segmenter = grounded(comfy_host, handle, server)
-        instances, _, previews = segment.segment(segmenter, image, "query one", "one mask per instance", 0, 0)
-        union_mask, _, _ = segment.segment(segmenter, image, "query two", "union", 0, 0)
-        grown, _, _ = segment.segment(segmenter, image, "query three", "union", 3, 0)
+        instances, _, previews = segment(segmenter, image, "query one", "one mask per instance", 0, 0)
+        union_mask, _, _ = segment(segmenter, image, "query two", "union", 0, 0)
+        grown, _, _ = segment(segmenter, image, "query three", "union", 3, 0)
     assert handle.cache.encoder_passes == before + 1  # three queries, one image-encoder pass
     assert instances.shape == (2, 96, 160) and previews.shape == (2, 96, 160, 3)
     expected = [official_box_mask(models_dir, name, pixels, (b[0] * 0.16, b[1] * 0.096, b[2] * 0.16, b[3] * 0.096))
@@ -135,7 +135,7 @@ def test_lisa_node_yields_a_mask_of_the_image_size_and_polarity(comfy_host, tiny
 def test_load_lisa_compile_opt_in(comfy_host, tiny):
     loader = node(comfy_host, "GenAssist_LoadLISA")
     assert loader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
-    (segmenter,) = loader.load(tiny.lisa(), "clip-vit-large-patch14", "fp32", "none", 16, False, compile=True)
+    (segmenter,) = loader(tiny.lisa(), "clip-vit-large-patch14", "fp32", "none", 16, False, compile=True)
     assert segmenter.model.decode_mode == "compile"
     # fp32 asks ComfyUI for the larger of the decode's room and its SAM's encoder (it used to ask for none)
     from genassist.segmentation.encoder_memory import lisa_activation_bytes
@@ -146,7 +146,7 @@ def test_load_lisa_compile_opt_in(comfy_host, tiny):
 def test_lisa_missing_model_and_tower_errors(comfy_host):
     loader = node(comfy_host, "GenAssist_LoadLISA")
     with pytest.raises(FileNotFoundError, match="LISA-13B-llama2-v1.*huggingface-cli download xinlai/LISA-13B-llama2-v1"):
-        loader.load("LISA-13B-llama2-v1", "clip-vit-large-patch14", "auto", "none", 16, False)
+        loader("LISA-13B-llama2-v1", "clip-vit-large-patch14", "auto", "none", 16, False)
 
 
 def test_load_lisa_lists_lisa_folders_of_every_search_path_and_the_download_list(comfy_host, tiny, tmp_path,

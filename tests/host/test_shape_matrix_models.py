@@ -121,7 +121,7 @@ def test_expand_canvas_conditioning_matrix(comfy_host, tally, inpaint_parts):
     from genassist.canvas.layout import layout_tiles
 
     model, clip, vae = inpaint_parts
-    (text,) = node(comfy_host, "CLIPTextEncode")(clip, "a table")
+    (text,) = node(comfy_host, "CLIPTextEncode")(clip=clip, text="a table")
     width = text[0][0].shape[-1]
     expand = node(comfy_host, "GenAssist_ExpandCanvas")
     plan = layout_tiles(32, 24, 16, 0, 0, 0, tile_size=32, overlap=0, global_caption="a table")  # one tile
