@@ -1,7 +1,7 @@
 """Every example workflow opened as a new user opens it: from the template browser, on a ComfyUI with no model
 files, in the host's own frontend and in the newest one. Its thumbnail shows on the card, it loads with no
-missing node, the frontend lists exactly the files its loaders declare in properties.models as missing (a
-dialog in older frontends, the errors panel's store in 1.4x+), the nodes it draws do not overlap, the API
+missing node, the frontend lists exactly the files it should as missing (older frontends: a dialog of what the
+loaders declare in properties.models; 1.4x+: the errors panel's store of selected files no loader offers), the nodes it draws do not overlap, the API
 prompt it builds is the one the V1 nodes gave (byte for byte), and the server accepts that prompt once the
 model files exist."""
 
@@ -21,6 +21,7 @@ from harness.workflow_conventions import (
     NOTE_TYPES,
     expected_missing_models,
     layout_problems,
+    model_files,
 )
 
 PACK = Path(__file__).resolve().parents[2]
@@ -92,7 +93,9 @@ def bare_server(request, tmp_path_factory):
     server = ComfyServer(work, write_paths_yaml(work / "paths.yaml", models, MODEL_FOLDERS), extra_args=args)
     server.models_dir, server.frontend = models, frontend
     try:
-        yield server.wait_ready()
+        server.wait_ready()
+        server.definitions = server.get_json("/object_info")
+        yield server
     finally:
         server.stop()
         shutil.copy(server.log_path, host.artifacts_dir() / f"server_template_browser_{frontend}.log")
@@ -139,15 +142,45 @@ def _missing(state: dict) -> tuple[list, list]:
     found = state["missing"]
     if found is None:  # an older frontend: its missing-models dialog
         return sorted(state["dialogLabels"]), []
-    models = sorted({f"{m['directory']} / {m['name']}" for m in found["models"]})
+    models = sorted({_model_label(m.get("directory"), m["name"]) for m in found["models"]})
     return models, sorted({m["name"] for m in found["media"]})
+
+
+def _model_label(directory: str | None, name: str) -> str:
+    return f"{directory} / {name}" if directory else name
+
+
+def expected_missing(server, workflow: dict, newer_frontend: bool) -> list[str]:
+    """What the frontend lists as missing on a host with no model files. Older frontends: the properties.models
+    entries naming the selected file. 1.4x+: every selected model file that is not among its combo's options
+    (a loader that offers a file for download lists it, so it is not missing), with the directory where
+    properties.models names one."""
+    if not newer_frontend:
+        return expected_missing_models(workflow)
+    labels = set()
+    for node in workflow["nodes"]:
+        if node["type"] not in server.definitions:
+            continue
+        inputs = server.definitions[node["type"]]["input"]
+        offered = {option for spec in (*inputs.get("required", {}).values(), *inputs.get("optional", {}).values())
+                   for option in _combo_options(spec)}
+        declared = {m["name"]: m.get("directory") for m in (node.get("properties") or {}).get("models") or []}
+        labels |= {_model_label(declared.get(name), name) for name in model_files(node) if name not in offered}
+    return sorted(labels)
+
+
+def _combo_options(spec) -> list:
+    if isinstance(spec[0], list):  # V1 combo
+        return spec[0]
+    return (spec[1] if len(spec) > 1 else {}).get("options", []) if spec[0] == "COMBO" else []
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_opened_from_template_browser(page, bare_server, path):
     workflow = json.loads(path.read_text())
-    expected = expected_missing_models(workflow)
     driver = page.driver
+    newer_frontend = driver.execute_script(MISSING_STATE) is not None
+    expected = expected_missing(bare_server, workflow, newer_frontend)
 
     thumbnail_width = open_from_template_browser(driver, path.stem)
 
@@ -155,7 +188,7 @@ def test_opened_from_template_browser(page, bare_server, path):
         state = d.execute_script(GRAPH_STATE)
         state["missing"] = d.execute_script(MISSING_STATE)
         done = len(state["nodes"]) == len(workflow["nodes"]) and path.stem in state["path"]
-        return state if done and (_missing(state)[0] or not expected) else False
+        return state if done and (len(_missing(state)[0]) >= len(expected)) else False  # listed as found
 
     state = _wait(driver, loaded, 30, f"{path.name} did not load with its missing models listed")
     shot = page.screenshot(host.artifacts_dir() / f"template_{bare_server.frontend}_{path.stem}.png")
@@ -187,12 +220,23 @@ def test_opened_from_template_browser(page, bare_server, path):
     _assert_accepted(bare_server, prompt, missing_models, missing_media)
 
 
+# Folders of the loaders whose example entries name no directory (no download URL to declare).
+LOADER_FOLDERS = {"GenAssist_LoadDiffRIR": "diffrir"}
+
+
+def _loader_folder(prompt: dict, name: str) -> str:
+    loaders = {n["class_type"] for n in prompt.values() if name in n["inputs"].values()}
+    known = [LOADER_FOLDERS[t] for t in loaders if t in LOADER_FOLDERS]
+    assert known, f"{name} is selected by {sorted(loaders)}: add its folder to LOADER_FOLDERS"
+    return known[0]
+
+
 def _assert_accepted(server, prompt: dict, models: list, media: list):
     """With the missing files in place (placeholders: validation only checks they exist), the server accepts
     the frontend's prompt; it is then taken off the queue before anything loads the placeholders."""
     placed = []
     for entry in models:
-        directory, name = entry.split(" / ", 1)
+        directory, name = entry.split(" / ", 1) if " / " in entry else (_loader_folder(prompt, entry), entry)
         placed.append(server.models_dir / directory / name)
     placed += [server.input_dir / name for name in media]
     for path in placed:
