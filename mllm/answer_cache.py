@@ -39,19 +39,42 @@ class AnswerCache:
         return os.path.join(self.directory, key[:2], key + ".json")
 
     def get(self, key: str) -> str | None:
+        """The stored answer, or None. A damaged entry (cut off, empty, garbage, not an answer) is a miss: it is
+        logged and removed, and the answer is computed again."""
+        path = self._path(key)
         try:
-            with open(self._path(key), encoding="utf-8") as f:
-                return json.load(f)["answer"]
+            with open(path, encoding="utf-8") as f:
+                answer = json.load(f)["answer"]
+            if not isinstance(answer, str):
+                raise ValueError(f"the entry holds a {type(answer).__name__}, not an answer")
+            return answer
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError) as error:  # a damaged entry is a miss, not a failure
-            log.warning("ignoring unreadable cached answer %s: %s", key, error)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("GenAssist: dropping the unreadable cached answer %s (%s); it is computed again", key, error)
+            _remove(path)
             return None
 
     def put(self, key: str, answer: str) -> None:
+        """Store atomically (a whole entry or none, also with two processes writing the same key). A failed write
+        (disk full, file size limit, read-only folder) is logged and loses nothing: the answer is still returned
+        to the node and the previous entry, if any, is kept."""
         path = self._path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"answer": answer}, f)
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"answer": answer}, f)
+            os.replace(tmp, path)
+        except OSError as error:
+            log.warning("GenAssist: could not cache the answer in %s (%s); it is not cached", self.directory, error)
+            if tmp is not None:
+                _remove(tmp)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -194,13 +194,18 @@ def download_atomically(repo_id: str, target: str, downloader=None, *, allow_pat
 
 
 def folder_revision(folder: str) -> str:
-    """A content revision for cache keys: config, weight index and weight file sizes and names."""
+    """A revision for cache keys: the small files that shape answers (config, weight index, tokenizer and chat
+    template), and each weight file's name, size and modification time. Sizes alone miss a fine-tune of the same
+    architecture copied over the folder (every size equal); hashing gigabytes at each load would be slow, and a
+    replaced or rewritten file gets a new mtime (a touched one costs a cache miss, never a stale answer)."""
     digest = hashlib.sha256()
-    for name in ("config.json", SAFETENSORS_INDEX, TORCH_INDEX, "generation_config.json"):
+    for name in ("config.json", SAFETENSORS_INDEX, TORCH_INDEX, "generation_config.json",
+                 "tokenizer_config.json", "chat_template.json", "chat_template.jinja"):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             with open(path, "rb") as f:
-                digest.update(f.read())
+                digest.update(name.encode() + b"\0" + f.read())
     for path in weight_files(folder):
-        digest.update(f"{os.path.basename(path)}:{os.path.getsize(path)}".encode())
+        stat = os.stat(path)
+        digest.update(f"{os.path.basename(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
